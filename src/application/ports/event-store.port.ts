@@ -1,0 +1,116 @@
+/**
+ * The event store port, with EventStoreDB semantics so that the PostgreSQL adapter (default) and the
+ * EventStoreDB adapter are interchangeable and pass one contract suite (test/support/event-store-contract.ts).
+ *
+ * Stream names carry the tenant: `{category}-{tenantId}.{id}`, e.g. `report-acme.01J…`. The category is the
+ * text before the first `-` (as EventStoreDB's `$ce-`), so tenant ids never contain `-`.
+ */
+export const EVENT_STORE = Symbol('EventStore');
+
+/** `any`: no check; `no_stream`: must not exist; `stream_exists`: must exist; a number: the exact current revision. */
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
+
+export type EventMetadata = Readonly<{
+  tenantId: string;
+  correlationId?: string;
+  causationId?: string;
+  userId?: string;
+  /** W3C traceparent of the request that started the work, so later steps can link to it. */
+  traceparent?: string;
+  [key: string]: unknown;
+}>;
+
+export type NewEvent<Type extends string = string, Data = unknown> = Readonly<{
+  /** Defaults to a random UUID; consumers dedupe on it. */
+  id?: string;
+  type: Type;
+  data: Data;
+  metadata: EventMetadata;
+}>;
+
+/** Opaque position in the global log. Only the store compares checkpoints. */
+export type Checkpoint = string & { readonly __brand: 'Checkpoint' };
+
+export type RecordedEvent<Type extends string = string, Data = unknown> = Readonly<{
+  id: string;
+  streamName: string;
+  /** 0-based revision inside the stream. */
+  revision: number;
+  type: Type;
+  data: Data;
+  metadata: EventMetadata;
+  /** Position in the global log; resume a read or subscription after it. */
+  checkpoint: Checkpoint;
+  createdAt: Date;
+}>;
+
+export type AppendResult = Readonly<{ nextExpectedRevision: number; checkpoint: Checkpoint }>;
+
+export type ReadStreamOptions = Readonly<{
+  direction?: 'forwards' | 'backwards';
+  /** Inclusive start revision (forwards default 0, backwards default the end). */
+  fromRevision?: number;
+  maxCount?: number;
+}>;
+
+export type LogFilter = Readonly<{
+  /** Stream categories, e.g. `['report']`. */
+  categories?: readonly string[];
+  tenantId?: string;
+  eventTypes?: readonly string[];
+}>;
+
+export type ReadAllOptions = Readonly<{
+  /** Exclusive: events strictly after this checkpoint. Omitted: from the start. */
+  after?: Checkpoint;
+  filter?: LogFilter;
+  maxCount?: number;
+}>;
+
+export type SubscribeOptions = Readonly<{
+  after?: Checkpoint;
+  filter?: LogFilter;
+  /** Ends the subscription: the iterator returns. */
+  signal: AbortSignal;
+  /** Page size of catch-up reads. */
+  batchSize?: number;
+}>;
+
+export interface EventStore {
+  appendToStream(
+    streamName: string,
+    events: readonly NewEvent[],
+    options?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult>;
+
+  /** Empty array when the stream does not exist. */
+  readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+
+  /**
+   * Reads the global log in commit order. Never returns an event while an earlier-committing
+   * transaction could still add one before it: a reader that resumes from the last checkpoint
+   * it saw skips nothing.
+   */
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+
+  /** Catch-up then live subscription to the global log, in the same order as readAll. */
+  subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent>;
+}
+
+/** Thrown by appendToStream when the expected revision does not hold. */
+export class WrongExpectedVersionError extends Error {
+  constructor(
+    readonly streamName: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: number | 'no_stream',
+  ) {
+    super(`Stream ${streamName}: expected revision ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'WrongExpectedVersionError';
+  }
+}
+
+/** `report-acme.123` → `report`. */
+export const categoryOf = (streamName: string): string => streamName.slice(0, streamName.indexOf('-'));
+
+export const streamNameFor = (category: string, tenantId: string, id: string): string =>
+  `${category}-${tenantId}.${id}`;

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The one configuration of Conflux, read from the environment once at start-up and validated.
+ * Every variable of api.md is here. In production missing secrets stop start-up; in development they are
+ * generated into DATA_DIR (and kept there, so tokens survive a restart).
+ */
+export const APP_CONFIG = Symbol('AppConfig');
+
+const url = z.url({ protocol: /^(postgres|postgresql|https?)$/ });
+const optionalUrl = z.preprocess((v) => (v === '' ? undefined : v), url.optional());
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(3000).pipe(z.number().max(65535)),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  DATABASE_URL: optionalUrl,
+  TENANT_DATABASE_URL_TEMPLATE: z
+    .string()
+    .refine((v) => v.includes('{db}'), 'must contain the placeholder {db}')
+    .optional(),
+  OPERATOR_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  MASTER_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64 (44 characters)')
+    .optional(),
+  JWT_TTL_SECONDS: int(3600, 60),
+  EVENT_STORE: z.enum(['postgres', 'eventstoredb']).default('postgres'),
+  EVENTSTORE_URL: z.string().optional(),
+  STORAGE: z.enum(['local', 's3']).default('local'),
+  S3_ENDPOINT: optionalUrl,
+  S3_BUCKET: z.string().optional(),
+  S3_REGION: z.string().optional(),
+  KAFKA_BROKERS: z.string().optional(),
+  PROVIDER_BANK_URL: optionalUrl,
+  PROVIDER_CREDIT_URL: optionalUrl,
+  PROVIDER_TAX_URL: optionalUrl,
+  DOWNLOAD_URL_TTL_SECONDS: int(900, 1),
+  PUBLIC_URL: optionalUrl,
+  SIM_PORT: int(4010).pipe(z.number().max(65535)),
+  SIM_TRANSACTIONS: int(2000),
+  SIM_LATENCY_MS: int(3000),
+  SIM_SEED: int(1),
+  TENANT_ORM_IDLE_MS: int(10 * 60_000, 1000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Secrets = Readonly<{ operatorToken: string; jwtSecret: string; masterKey: Buffer }>;
+
+export type AppConfig = Readonly<{
+  env: 'development' | 'production' | 'test';
+  port: number;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  tenantDatabaseUrlTemplate: string | undefined;
+  secrets: Secrets;
+  /** True when the operator token was generated into DATA_DIR (printed at start-up). */
+  operatorTokenGenerated: boolean;
+  jwtTtlSeconds: number;
+  eventStore: 'postgres' | 'eventstoredb';
+  eventStoreUrl: string | undefined;
+  storage: 'local' | 's3';
+  s3: Readonly<{ endpoint?: string; bucket?: string; region?: string }>;
+  kafkaBrokers: string[];
+  providers: Readonly<{ bank?: string; credit?: string; tax?: string }>;
+  downloadUrlTtlSeconds: number;
+  publicUrl: string | undefined;
+  simulator: Readonly<{ port: number; transactions: number; latencyMs: number; seed: number }>;
+  tenantOrmIdleMs: number;
+  logLevel: string;
+}>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads or creates a secret file in DATA_DIR (mode 0600). */
+const generatedSecret = (dataDir: string, file: string, make: () => string): string => {
+  const path = join(dataDir, file);
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const value = make();
+  writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  return value;
+};
+
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const dataDir = resolve(e.DATA_DIR);
+
+  if (e.NODE_ENV === 'production') {
+    for (const name of ['OPERATOR_TOKEN', 'JWT_SECRET', 'MASTER_KEY'] as const) {
+      if (!e[name])
+        problems.push(`${name}: required in production (nothing is generated when NODE_ENV=production)`);
+    }
+  }
+  if (e.EVENT_STORE === 'eventstoredb' && !e.EVENTSTORE_URL)
+    problems.push('EVENTSTORE_URL: required when EVENT_STORE=eventstoredb');
+  if (e.STORAGE === 's3' && !e.S3_BUCKET) problems.push('S3_BUCKET: required when STORAGE=s3');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const operatorToken =
+    e.OPERATOR_TOKEN ??
+    generatedSecret(dataDir, 'operator-token', () => randomBytes(24).toString('base64url'));
+  const jwtSecret =
+    e.JWT_SECRET ?? generatedSecret(dataDir, 'jwt-secret', () => randomBytes(48).toString('base64url'));
+  const masterKey = Buffer.from(
+    e.MASTER_KEY ?? generatedSecret(dataDir, 'master-key', () => randomBytes(32).toString('base64')),
+    'base64',
+  );
+
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    tenantDatabaseUrlTemplate: e.TENANT_DATABASE_URL_TEMPLATE,
+    secrets: { operatorToken, jwtSecret, masterKey },
+    operatorTokenGenerated: !e.OPERATOR_TOKEN,
+    jwtTtlSeconds: e.JWT_TTL_SECONDS,
+    eventStore: e.EVENT_STORE,
+    eventStoreUrl: e.EVENTSTORE_URL,
+    storage: e.STORAGE,
+    s3: { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.S3_REGION },
+    kafkaBrokers: (e.KAFKA_BROKERS ?? '')
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+    providers: { bank: e.PROVIDER_BANK_URL, credit: e.PROVIDER_CREDIT_URL, tax: e.PROVIDER_TAX_URL },
+    downloadUrlTtlSeconds: e.DOWNLOAD_URL_TTL_SECONDS,
+    publicUrl: e.PUBLIC_URL,
+    simulator: {
+      port: e.SIM_PORT,
+      transactions: e.SIM_TRANSACTIONS,
+      latencyMs: e.SIM_LATENCY_MS,
+      seed: e.SIM_SEED,
+    },
+    tenantOrmIdleMs: e.TENANT_ORM_IDLE_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+};
