@@ -1,0 +1,54 @@
+import { DomainError } from '../shared/decider.js';
+
+/**
+ * The report's rule violations. Each `code` is stable: the HTTP error mapper and the saga switch on it,
+ * never on the message.
+ */
+export class ReportNotFound extends DomainError {
+  constructor(readonly reportId: string) {
+    super('report_not_found', `Report ${reportId} was never requested`);
+  }
+}
+
+export class ReportAlreadyExists extends DomainError {
+  constructor(readonly reportId: string) {
+    super('report_exists', `Report ${reportId} already exists`);
+  }
+}
+
+/** A final report (ready, failed, cancelled) never changes: HTTP answers 409, the saga drops the command. */
+export class ReportAlreadyFinal extends DomainError {
+  constructor(
+    readonly reportId: string,
+    readonly status: string,
+  ) {
+    super('report_final', `Report ${reportId} is already ${status}`);
+  }
+}
+
+export class ProvidersNotDone extends DomainError {
+  constructor(
+    readonly reportId: string,
+    readonly waitingFor: readonly string[],
+  ) {
+    super('providers_not_done', `Report ${reportId} still waits for ${waitingFor.join(', ')}`);
+  }
+}
+
+export class ReportNotGenerating extends DomainError {
+  constructor(
+    readonly reportId: string,
+    readonly status: string,
+  ) {
+    super('report_not_generating', `Report ${reportId} is ${status}, not generating`);
+  }
+}
+
+export class ReportFilesMissing extends DomainError {
+  constructor(
+    readonly reportId: string,
+    readonly missing: readonly string[],
+  ) {
+    super('report_files_missing', `Report ${reportId} cannot be ready without ${missing.join(', ')}`);
+  }
+}
