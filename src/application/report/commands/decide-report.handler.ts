@@ -1,0 +1,27 @@
+import { Inject } from '@nestjs/common';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import type { ReportCommand } from '../../../domain/report/report.commands.js';
+import { type Report, reportDecider } from '../../../domain/report/report.decider.js';
+import type { ReportEvent } from '../../../domain/report/report.events.js';
+import { EVENT_STORE, type EventMetadata, type EventStore } from '../../ports/event-store.port.js';
+import { type DecisionResult, executeDecider } from '../../shared/decider-command.js';
+import { reportStream } from '../report-stream.js';
+
+/** Runs one domain command against a report's stream; the single write path of reports. */
+export class DecideReport extends Command<DecisionResult<Report, ReportEvent>> {
+  constructor(
+    readonly command: ReportCommand,
+    readonly metadata: EventMetadata,
+  ) {
+    super();
+  }
+}
+
+@CommandHandler(DecideReport)
+export class DecideReportHandler implements ICommandHandler<DecideReport> {
+  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+
+  execute({ command, metadata }: DecideReport): Promise<DecisionResult<Report, ReportEvent>> {
+    return executeDecider(this.store, reportDecider, reportStream(metadata.tenantId, command.data.reportId), command, metadata);
+  }
+}

@@ -1,0 +1,40 @@
+/** Tunables of the report process manager (config maps env to these; tests shorten them). */
+export const PROCESS_OPTIONS = Symbol('ReportProcessOptions');
+
+export type ProcessOptions = Readonly<{
+  /** A provider not done this long after the request fails the report, naming it. */
+  providerDeadlineMs: number;
+  /** First poll after a job is submitted. */
+  firstPollDelayMs: number;
+  /** Backoff of polls and retries: base × 2^attempt, capped, with ±20 % jitter; Retry-After wins when longer. */
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  /** A claimed row is free again this long after its worker stopped renewing it (a crash). */
+  leaseMs: number;
+  /** Work items run at once by one process. */
+  concurrency: number;
+  /** Generation attempts before the report fails. */
+  maxGenerationRetries: number;
+}>;
+
+export const defaultProcessOptions: ProcessOptions = {
+  providerDeadlineMs: 15 * 60_000,
+  firstPollDelayMs: 500,
+  backoffBaseMs: 250,
+  backoffCapMs: 30_000,
+  leaseMs: 10_000,
+  concurrency: 16,
+  maxGenerationRetries: 3,
+};
+
+/** Delay before the next try: exponential with jitter, never shorter than the provider's Retry-After. */
+export const backoffDelay = (
+  options: Pick<ProcessOptions, 'backoffBaseMs' | 'backoffCapMs'>,
+  attempt: number,
+  retryAfterMs: number | undefined,
+  random: () => number = Math.random,
+): number => {
+  const exponential = Math.min(options.backoffCapMs, options.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
+  const jittered = exponential * (0.8 + 0.4 * random());
+  return Math.round(Math.max(jittered, Math.min(retryAfterMs ?? 0, options.backoffCapMs)));
+};
