@@ -12,7 +12,7 @@ export class ReportNotFound extends DomainError {
 
 export class ReportAlreadyExists extends DomainError {
   constructor(readonly reportId: string) {
-    super('report_exists', `Report ${reportId} already exists`);
+    super('report_already_exists', `Report ${reportId} already exists`);
   }
 }
 

@@ -114,7 +114,7 @@ describe('RequestReport', () => {
       }));
 
   it('refuses a second request for the same report', () =>
-    given([requested]).when(command).thenThrows(ReportAlreadyExists, 'report_exists'));
+    given([requested]).when(command).thenThrows(ReportAlreadyExists, 'report_already_exists'));
 });
 
 describe('commands on a report that was never requested', () => {
