@@ -1,0 +1,66 @@
+import { Controller, Get, Inject, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import { ObjectNotFoundError } from '../../../application/ports/object-storage.port.js';
+import { LocalObjectStorage } from '../../../infrastructure/storage/local-object-storage.js';
+import { Public } from '../auth/public.decorator.js';
+import { ProblemException, problemType } from '../problem/problem-details.js';
+
+/** `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266, RFC 8187). */
+export const contentDisposition = (fileName: string): string => {
+  const fallback = fileName.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  const encoded = encodeURIComponent(fileName).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+};
+
+const REJECTIONS = {
+  expired: { code: 'download_link_expired', detail: 'This download link has expired; request a new one.' },
+  tampered: { code: 'download_link_invalid', detail: 'This download link is not valid.' },
+  malformed: { code: 'download_link_invalid', detail: 'This download link is not valid.' },
+} as const;
+
+/**
+ * Serves signed download URLs of the local object storage (S3 serves its own). Public: the signature is
+ * the credential, so the URL works in a browser with no Authorization header until it expires.
+ */
+@Public()
+@Controller('v1/files')
+export class FilesController {
+  constructor(@Inject(LocalObjectStorage) private readonly storage: LocalObjectStorage) {}
+
+  @Get('download')
+  async download(@Query() query: Record<string, unknown>, @Res() res: Response): Promise<void> {
+    const grant = this.storage.verify(query);
+    if (!grant.ok) {
+      const { code, detail } = REJECTIONS[grant.reason];
+      throw new ProblemException(403, { type: problemType(code), detail });
+    }
+    const head = await this.storage.head(grant.key);
+    if (head === null) throw new ProblemException(404, { detail: 'The file no longer exists.' });
+    let body;
+    try {
+      body = await this.storage.get(grant.key);
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError)
+        throw new ProblemException(404, { detail: 'The file no longer exists.' });
+      throw error;
+    }
+    res.status(200).set({
+      'Content-Type': grant.contentType,
+      'Content-Length': String(head.bytes),
+      'Content-Disposition': contentDisposition(grant.fileName),
+      // The URL is a bearer credential: keep it and the file out of shared caches.
+      'Cache-Control': 'private, no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    try {
+      await pipeline(body, res);
+    } catch {
+      // The client went away or the disk failed half-way: the status is sent, ending the socket is all we can do.
+      res.destroy();
+    }
+  }
+}
