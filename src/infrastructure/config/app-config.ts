@@ -47,6 +47,8 @@ const envSchema = z.object({
   SIM_LATENCY_MS: int(3000),
   SIM_SEED: int(1),
   TENANT_ORM_IDLE_MS: int(10 * 60_000, 1000),
+  /** Time between readiness turning 503 and the server closing, so load balancers stop routing first. */
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -72,6 +74,7 @@ export type AppConfig = Readonly<{
   publicUrl: string | undefined;
   simulator: Readonly<{ port: number; transactions: number; latencyMs: number; seed: number }>;
   tenantOrmIdleMs: number;
+  shutdownDelayMs: number;
   logLevel: string;
 }>;
 
@@ -94,19 +97,23 @@ const generatedSecret = (dataDir: string, file: string, make: () => string): str
 
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-  }
-  const e = parsed.data;
+  // Missing production secrets are reported together with any other problem, so one start-up attempt
+  // names everything the operator has to fix.
   const problems: string[] = [];
-  const dataDir = resolve(e.DATA_DIR);
-
-  if (e.NODE_ENV === 'production') {
+  if (env.NODE_ENV === 'production') {
     for (const name of ['OPERATOR_TOKEN', 'JWT_SECRET', 'MASTER_KEY'] as const) {
-      if (!e[name])
+      if (!env[name])
         problems.push(`${name}: required in production (nothing is generated when NODE_ENV=production)`);
     }
   }
+  if (!parsed.success) {
+    throw new ConfigError([
+      ...parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      ...problems,
+    ]);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.DATA_DIR);
   if (e.EVENT_STORE === 'eventstoredb' && !e.EVENTSTORE_URL)
     problems.push('EVENTSTORE_URL: required when EVENT_STORE=eventstoredb');
   if (e.STORAGE === 's3' && !e.S3_BUCKET) problems.push('S3_BUCKET: required when STORAGE=s3');
@@ -149,6 +156,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       seed: e.SIM_SEED,
     },
     tenantOrmIdleMs: e.TENANT_ORM_IDLE_MS,
+    shutdownDelayMs: e.SHUTDOWN_DELAY_MS ?? (e.NODE_ENV === 'production' ? 5000 : 0),
     logLevel: e.LOG_LEVEL,
   };
 };

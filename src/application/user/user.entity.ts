@@ -1,0 +1,22 @@
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+
+export type UserRole = 'member' | 'admin';
+export const USER_ROLES = ['member', 'admin'] as const satisfies readonly UserRole[];
+
+/** A person who signs in to one tenant. Lives in that tenant's database (table `users`). */
+export const User = defineEntity({
+  name: 'User',
+  tableName: 'users',
+  properties: {
+    id: p.uuid().primary(),
+    username: p.string().unique(),
+    // Never serialised: `hidden` keeps it out of toObject()/JSON even if an entity leaks into a response.
+    passwordHash: p.string().hidden(),
+    // Tenant admins created with the tenant may have none; report requests must then name a subject.
+    taxId: p.string().nullable(),
+    role: p.enum(USER_ROLES),
+    createdAt: p.datetime(),
+  },
+});
+
+export type User = InferEntity<typeof User>;

@@ -1,0 +1,59 @@
+import { Global, Module } from '@nestjs/common';
+import { LOGGER, type Logger } from '../../application/ports/logger.port.js';
+import { TENANT_DATABASES } from '../../application/ports/tenant-databases.port.js';
+import { TENANT_DIRECTORY } from '../../application/ports/tenant-directory.port.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { CONTROL_DATABASE, ControlDatabase } from './control-database.js';
+import { CredentialCipher } from './credential-cipher.js';
+import { PostgresTenantDirectory, templateFromDatabaseUrl } from './postgres-tenant-directory.js';
+import { MikroOrmTenantDatabases } from './tenant-databases.js';
+
+const controlUrl = (config: AppConfig): string => {
+  if (!config.databaseUrl)
+    throw new Error('DATABASE_URL is required (main starts an embedded PostgreSQL when unset)');
+  return config.databaseUrl;
+};
+
+/** The control plane (tenant registry) and the per-tenant databases. */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: CONTROL_DATABASE,
+      inject: [APP_CONFIG, LOGGER],
+      useFactory: (config: AppConfig, logger: Logger) => new ControlDatabase(controlUrl(config), logger),
+    },
+    {
+      provide: PostgresTenantDirectory,
+      inject: [APP_CONFIG, LOGGER, CONTROL_DATABASE],
+      useFactory: async (config: AppConfig, logger: Logger, control: ControlDatabase) => {
+        const directory = new PostgresTenantDirectory({
+          control: control.pool,
+          cipher: new CredentialCipher(config.secrets.masterKey),
+          databaseUrlTemplate:
+            config.tenantDatabaseUrlTemplate ?? templateFromDatabaseUrl(controlUrl(config)),
+          logger: logger.child({ component: 'tenants' }),
+        });
+        await directory.ensureSchema();
+        return directory;
+      },
+    },
+    {
+      provide: MikroOrmTenantDatabases,
+      inject: [APP_CONFIG, LOGGER, PostgresTenantDirectory],
+      useFactory: (config: AppConfig, logger: Logger, directory: PostgresTenantDirectory) => {
+        const databases = new MikroOrmTenantDatabases({
+          resolveUrl: (tenantId) => directory.connectionOf(tenantId),
+          idleMs: config.tenantOrmIdleMs,
+          logger,
+        });
+        directory.attach(databases);
+        return databases;
+      },
+    },
+    { provide: TENANT_DATABASES, useExisting: MikroOrmTenantDatabases },
+    { provide: TENANT_DIRECTORY, useExisting: PostgresTenantDirectory },
+  ],
+  exports: [CONTROL_DATABASE, TENANT_DATABASES, TENANT_DIRECTORY],
+})
+export class TenancyModule {}

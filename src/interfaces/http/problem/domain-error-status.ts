@@ -1,0 +1,25 @@
+/**
+ * The one table from a `DomainError` code to an HTTP status. A feature that adds a domain error adds
+ * its code here; a code missing from the table answers 500 (and is logged), so a forgotten entry shows.
+ */
+export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
+  // reports
+  report_final: 409,
+  report_not_found: 404,
+  report_already_exists: 409,
+  providers_not_done: 409,
+  subject_forbidden: 403,
+  file_not_found: 404,
+  // idempotency (IETF Idempotency-Key draft)
+  idempotency_in_flight: 409,
+  idempotency_mismatch: 422,
+  // tenancy
+  tenant_already_exists: 409,
+  tenant_database_exists: 409,
+  tenant_not_found: 404,
+  tenant_database_unusable: 422,
+  // users and auth
+  username_taken: 409,
+  invalid_credentials: 401,
+  signup_disabled: 403,
+};

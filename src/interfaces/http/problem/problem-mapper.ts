@@ -1,0 +1,113 @@
+import { STATUS_CODES } from 'node:http';
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { DomainError } from '../../../domain/shared/decider.js';
+import { DOMAIN_ERROR_STATUS } from './domain-error-status.js';
+import { type ProblemDetails, ProblemException, problemType } from './problem-details.js';
+import { ValidationFailed } from './validation.js';
+
+export type MappedProblem = Readonly<{
+  problem: ProblemDetails;
+  /** True when the failure is ours (5xx): it is logged, and its details never reach the client. */
+  serverFault: boolean;
+}>;
+
+const titleOf = (status: number): string => STATUS_CODES[status] ?? 'Error';
+
+const plain = (status: number, detail: string, instance?: string): ProblemDetails => ({
+  type: 'about:blank',
+  title: titleOf(status),
+  status,
+  detail,
+  ...(instance ? { instance } : {}),
+});
+
+const isBodyParserError = (cause: unknown, type: string): boolean =>
+  typeof cause === 'object' && cause !== null && (cause as { type?: unknown }).type === type;
+
+const httpDetail = (exception: HttpException): string => {
+  const response = exception.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  if (Array.isArray(message)) return message.map(String).join('; ');
+  if (typeof message === 'string') return message;
+  return exception.message;
+};
+
+/**
+ * Turns anything thrown while handling a request into a problem. Pure, so every branch is unit-tested;
+ * the filter only writes the result.
+ */
+export const toProblem = (exception: unknown, instance?: string): MappedProblem => {
+  const at = instance ? { instance } : {};
+
+  if (exception instanceof ValidationFailed) {
+    return {
+      serverFault: false,
+      problem: {
+        type: problemType('validation_error'),
+        title: 'Invalid request',
+        status: HttpStatus.BAD_REQUEST,
+        detail: 'One or more fields are invalid.',
+        ...at,
+        errors: exception.errors,
+      },
+    };
+  }
+
+  if (exception instanceof DomainError) {
+    const status = DOMAIN_ERROR_STATUS[exception.code];
+    if (status === undefined) return { serverFault: true, problem: internal(instance) };
+    return {
+      serverFault: status >= 500,
+      problem: {
+        type: problemType(exception.code),
+        title: titleOf(status),
+        status,
+        detail: exception.message,
+        ...at,
+        code: exception.code,
+      },
+    };
+  }
+
+  if (exception instanceof ProblemException) {
+    const status = exception.getStatus();
+    const { type, title, detail, extensions } = exception.problem;
+    return {
+      serverFault: false,
+      problem: {
+        ...extensions,
+        type: type ?? 'about:blank',
+        title: title ?? titleOf(status),
+        status,
+        detail,
+        ...at,
+      },
+    };
+  }
+
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    // Express' body parser errors reach us wrapped by the platform adapter; their text names parser internals.
+    if (isBodyParserError(exception.cause, 'entity.parse.failed'))
+      return {
+        serverFault: false,
+        problem: {
+          type: problemType('malformed_json'),
+          title: 'Malformed JSON',
+          status: HttpStatus.BAD_REQUEST,
+          detail: 'The request body is not valid JSON.',
+          ...at,
+        },
+      };
+    if (status === 413)
+      return { serverFault: false, problem: plain(413, 'The request body is larger than 1 MiB.', instance) };
+    if (status >= 500) return { serverFault: true, problem: plain(status, titleOf(status), instance) };
+    return { serverFault: false, problem: plain(status, httpDetail(exception), instance) };
+  }
+
+  return { serverFault: true, problem: internal(instance) };
+};
+
+const internal = (instance?: string): ProblemDetails =>
+  plain(HttpStatus.INTERNAL_SERVER_ERROR, 'An unexpected error occurred.', instance);
