@@ -1,0 +1,197 @@
+import { PassThrough, Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import {
+  type PollResult,
+  type ProviderAdapter,
+  ProviderRejectedError,
+  type ProviderRequest,
+  ProviderUnavailableError,
+} from '../../application/ports/provider.port.js';
+import type { ProviderName } from '../../domain/report/provider-data.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type ProviderClientOptions } from './provider-options.js';
+
+/**
+ * `Retry-After` in milliseconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when absent
+ * or unreadable. A date in the past means "now" (0).
+ */
+export const parseRetryAfter = (
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined => {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+};
+
+type JsonObject = Record<string, unknown>;
+
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * What the three adapters share: the job protocol (submit, poll, result) over `fetch`, every call bounded by
+ * a timeout, and the HTTP outcome sorted into transient (ProviderUnavailableError) and permanent
+ * (ProviderRejectedError) so the saga knows whether to retry.
+ */
+export abstract class HttpProviderAdapter implements ProviderAdapter {
+  private readonly baseUrl: string;
+  protected readonly timeoutMs: number;
+
+  protected constructor(
+    readonly name: ProviderName,
+    baseUrl: string,
+    options: ProviderClientOptions | undefined,
+  ) {
+    if (!baseUrl) throw new Error(`No base URL configured for provider ${name}`);
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.timeoutMs = options?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  }
+
+  async submit(request: ProviderRequest): Promise<{ jobId: string }> {
+    const body = await this.requestJson('/jobs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ subject: { taxId: request.subject.taxId }, period: request.period }),
+    });
+    if (typeof body.jobId !== 'string' || body.jobId === '')
+      throw this.invalid('submit answered without a jobId');
+    return { jobId: body.jobId };
+  }
+
+  async poll(jobId: string): Promise<PollResult> {
+    const { body, response } = await this.requestJsonWithResponse(this.jobPath(jobId), { method: 'GET' });
+    switch (body.status) {
+      case 'processing': {
+        // The simulator adds a precise retryAfterMs; real providers only send whole seconds in Retry-After.
+        const retryAfterMs =
+          typeof body.retryAfterMs === 'number' && body.retryAfterMs >= 0
+            ? body.retryAfterMs
+            : parseRetryAfter(response.headers.get('retry-after'));
+        return retryAfterMs === undefined ? { status: 'processing' } : { status: 'processing', retryAfterMs };
+      }
+      case 'done':
+        return { status: 'done' };
+      case 'failed': {
+        const error = isObject(body.error) ? body.error : {};
+        return {
+          status: 'failed',
+          code: typeof error.code === 'string' ? error.code : 'PROVIDER_JOB_FAILED',
+          message:
+            typeof error.message === 'string' ? error.message : `${this.name} reported the job as failed`,
+        };
+      }
+      default:
+        throw this.invalid(`poll answered an unknown status ${JSON.stringify(body.status)}`);
+    }
+  }
+
+  /** Small results (one JSON document) re-emitted as one NDJSON line, normalised to a single line. */
+  async openResult(jobId: string): Promise<Readable> {
+    const body = await this.requestJson(`${this.jobPath(jobId)}/result`, { method: 'GET' });
+    return Readable.from([Buffer.from(`${JSON.stringify(body)}\n`)]);
+  }
+
+  /** The result body as a byte stream, never buffered; only the wait for headers is under the timeout. */
+  protected async openStream(path: string): Promise<Readable> {
+    const headersDeadline = new AbortController();
+    const timer = setTimeout(
+      () => headersDeadline.abort(new DOMException('headers timeout', 'TimeoutError')),
+      this.timeoutMs,
+    );
+    let response: Response;
+    try {
+      response = await this.fetch(path, { method: 'GET', signal: headersDeadline.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!response.ok) throw await this.failure(response);
+    if (!response.body) throw this.invalid('result answered without a body');
+    const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
+    // Re-emit through a PassThrough so a broken connection surfaces as the port's transient error.
+    const out = new PassThrough();
+    body.once('error', (error) =>
+      out.destroy(
+        new ProviderUnavailableError(this.name, `${this.name} result stream broke: ${errorText(error)}`, {
+          cause: error,
+        }),
+      ),
+    );
+    // A consumer that gives up (destroy) must also close the HTTP response, or the socket stays busy.
+    out.once('close', () => body.destroy());
+    body.pipe(out);
+    return out;
+  }
+
+  protected jobPath(jobId: string): string {
+    return `/jobs/${encodeURIComponent(jobId)}`;
+  }
+
+  private async requestJson(path: string, init: RequestInit): Promise<JsonObject> {
+    return (await this.requestJsonWithResponse(path, init)).body;
+  }
+
+  private async requestJsonWithResponse(
+    path: string,
+    init: RequestInit,
+  ): Promise<{ body: JsonObject; response: Response }> {
+    const response = await this.fetch(path, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+    if (!response.ok) throw await this.failure(response);
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw this.invalid(`${init.method ?? 'GET'} ${path} answered something that is not JSON`);
+    }
+    if (!isObject(body))
+      throw this.invalid(`${init.method ?? 'GET'} ${path} answered JSON that is not an object`);
+    return { body, response };
+  }
+
+  private async fetch(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(`${this.baseUrl}${path}`, init);
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+  }
+
+  private unavailable(error: unknown): ProviderUnavailableError {
+    const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+    const message = timedOut
+      ? `${this.name} did not answer within ${this.timeoutMs} ms`
+      : `${this.name} is unreachable: ${errorText(error)}${error instanceof Error && error.cause ? ` (${errorText(error.cause)})` : ''}`;
+    return new ProviderUnavailableError(this.name, message, { cause: error });
+  }
+
+  private invalid(message: string): ProviderRejectedError {
+    return new ProviderRejectedError(this.name, 200, 'INVALID_RESPONSE', `${this.name}: ${message}`);
+  }
+
+  /** 408, 429 and 5xx are worth retrying; any other refusal will not change by asking again. */
+  private async failure(response: Response): Promise<Error> {
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+    const detail = await response
+      .text()
+      .then((text) => {
+        const problem: unknown = JSON.parse(text);
+        return isObject(problem) && typeof problem.detail === 'string' ? problem.detail : undefined;
+      })
+      .catch(() => undefined);
+    const message = `${this.name} answered ${response.status}${detail ? `: ${detail}` : ''}`;
+    const { status } = response;
+    if (status === 408 || status === 429 || status >= 500) {
+      return new ProviderUnavailableError(this.name, message, { status, retryAfterMs });
+    }
+    return new ProviderRejectedError(this.name, status, `HTTP_${status}`, message);
+  }
+}
