@@ -9,6 +9,7 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   report_already_exists: 409,
   providers_not_done: 409,
   subject_forbidden: 403,
+  subject_required: 400,
   file_not_found: 404,
   // idempotency (IETF Idempotency-Key draft)
   idempotency_in_flight: 409,

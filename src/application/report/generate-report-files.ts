@@ -1,0 +1,251 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { CreditReport, Period, TaxFiling, Transaction } from '../../domain/report/provider-data.js';
+import type { ReportFile, Subject } from '../../domain/report/report.commands.js';
+import {
+  addTransaction,
+  emptySummary,
+  finishSummary,
+  type SummaryAccumulator,
+} from '../../domain/report/report-summary.js';
+import type { ObjectStorage } from '../ports/object-storage.port.js';
+
+export type GeneratedFile = ReportFile;
+
+export type GenerateReportFilesInput = Readonly<{
+  storage: ObjectStorage;
+  tenantId: string;
+  reportId: string;
+  subject: Subject;
+  period: Period;
+  /** Storage keys of the providers' raw NDJSON results (claim checks). */
+  inputs: Readonly<{ bankKey: string; creditKey: string; taxKey: string }>;
+  generatedAt: string;
+}>;
+
+/** A raw provider result that cannot be turned into a report (the worker retries, then fails the report). */
+export class InvalidProviderDataError extends Error {
+  constructor(
+    readonly key: string,
+    readonly line: number,
+    detail: string,
+  ) {
+    super(`${key}, line ${line}: ${detail}`);
+    this.name = 'InvalidProviderDataError';
+  }
+}
+
+export const reportFileKey = (tenantId: string, reportId: string, name: string): string =>
+  `tenants/${tenantId}/reports/${reportId}/${name}`;
+
+export const CSV_COLUMNS = [
+  'id',
+  'date',
+  'accountId',
+  'amount',
+  'currency',
+  'description',
+  'counterparty',
+  'category',
+] as const;
+const CSV_HEADER = `${CSV_COLUMNS.join(',')}\r\n`;
+
+/** RFC 4180: a field holding a comma, a quote, CR or LF is quoted, and its quotes are doubled. */
+const NEEDS_QUOTES = /[",\r\n]/;
+export const csvField = (value: string): string =>
+  NEEDS_QUOTES.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+
+/** Two decimals from integer cents: `-1234` → `-12.34`, never `-12.3` or a float artefact. */
+export const formatCents = (cents: number): string => {
+  const abs = cents < 0 ? -cents : cents;
+  const fraction = abs % 100;
+  return `${cents < 0 ? '-' : ''}${(abs - fraction) / 100}.${fraction < 10 ? '0' : ''}${fraction}`;
+};
+
+/** Scalars become their text; null, missing, objects and arrays an empty field (never "null" or "[object Object]"). */
+const textOf = (value: unknown): string =>
+  typeof value === 'string'
+    ? value
+    : typeof value === 'number' || typeof value === 'boolean'
+      ? String(value)
+      : '';
+
+const isTransactionShaped = (tx: Transaction): boolean =>
+  typeof tx.accountId === 'string' &&
+  typeof tx.description === 'string' &&
+  typeof tx.counterparty === 'string' &&
+  typeof tx.category === 'string';
+
+/**
+ * NDJSON transactions in, RFC 4180 CSV out, feeding the summary accumulator on the way: one pass, memory
+ * bounded by a chunk. Lines are split on the raw bytes (no readline): each chunk is decoded once up to its
+ * last newline, so a multi-byte character cut by a chunk boundary is decoded only when complete.
+ */
+export class TransactionsToCsv extends Transform {
+  rows = 0;
+  private line = 0;
+  private rest: Buffer | undefined;
+
+  constructor(
+    private readonly summary: SummaryAccumulator,
+    private readonly sourceKey: string,
+  ) {
+    super({ writableHighWaterMark: 1024 * 1024, readableHighWaterMark: 1024 * 1024 });
+    this.push(CSV_HEADER);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const end = chunk.lastIndexOf(10);
+    if (end === -1) {
+      this.rest = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+      return done();
+    }
+    const complete = this.rest ? Buffer.concat([this.rest, chunk.subarray(0, end)]) : chunk.subarray(0, end);
+    this.rest = end + 1 < chunk.length ? chunk.subarray(end + 1) : undefined;
+    this.convert(complete.toString('utf8'), done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.rest === undefined) return done();
+    const last = this.rest.toString('utf8');
+    this.rest = undefined;
+    this.convert(last, done);
+  }
+
+  private convert(text: string, done: TransformCallback): void {
+    let out = '';
+    try {
+      let start = 0;
+      while (start <= text.length) {
+        let newline = text.indexOf('\n', start);
+        if (newline === -1) newline = text.length;
+        this.line++;
+        // Blank lines (and a lone CR of CRLF files) carry no transaction.
+        if (newline - start > 1 || (newline - start === 1 && text.charCodeAt(start) !== 13)) {
+          out += this.row(text.slice(start, newline));
+        }
+        start = newline + 1;
+      }
+    } catch (error) {
+      return done(error as Error);
+    }
+    if (out === '') done();
+    else done(null, out);
+  }
+
+  private row(line: string): string {
+    let tx: Transaction;
+    try {
+      tx = JSON.parse(line) as Transaction;
+    } catch {
+      throw new InvalidProviderDataError(this.sourceKey, this.line, 'not a JSON object');
+    }
+    if (typeof tx !== 'object' || tx === null)
+      throw new InvalidProviderDataError(this.sourceKey, this.line, 'not a JSON object');
+    if (typeof tx.amount !== 'number' || !Number.isFinite(tx.amount))
+      throw new InvalidProviderDataError(this.sourceKey, this.line, 'amount is not a number');
+    if (typeof tx.date !== 'string' || !/^\d{4}-\d{2}/.test(tx.date))
+      throw new InvalidProviderDataError(this.sourceKey, this.line, 'date is not YYYY-MM-DD');
+    if (typeof tx.id !== 'string' || typeof tx.currency !== 'string')
+      throw new InvalidProviderDataError(this.sourceKey, this.line, 'id or currency missing');
+    // Optional text (a missing description or counterparty) becomes an empty field, not "null".
+    if (!isTransactionShaped(tx)) {
+      tx = {
+        ...tx,
+        accountId: textOf(tx.accountId),
+        description: textOf(tx.description),
+        counterparty: textOf(tx.counterparty),
+        category: textOf(tx.category),
+      };
+    }
+    addTransaction(this.summary, tx);
+    this.rows++;
+    return `${csvField(tx.id)},${csvField(tx.date)},${csvField(tx.accountId)},${formatCents(Math.round(tx.amount * 100))},${csvField(tx.currency)},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
+  }
+}
+
+/** Small provider results (a credit report, a few tax filings) are read whole, up to this size. */
+const SMALL_RESULT_LIMIT = 8 * 1024 * 1024;
+
+/** The JSON documents of a small result: one document (pretty-printed or not), or NDJSON lines. */
+const readDocuments = async (storage: ObjectStorage, key: string): Promise<unknown[]> => {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of await storage.get(key)) {
+    size += (chunk as Buffer).length;
+    if (size > SMALL_RESULT_LIMIT) throw new InvalidProviderDataError(key, 0, 'larger than 8 MiB');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return [];
+  try {
+    return [JSON.parse(text) as unknown];
+  } catch {
+    return text.split('\n').flatMap((line, index): unknown[] => {
+      if (line.trim() === '') return [];
+      try {
+        return [JSON.parse(line) as unknown];
+      } catch {
+        throw new InvalidProviderDataError(key, index + 1, 'not JSON');
+      }
+    });
+  }
+};
+
+const readCredit = async (storage: ObjectStorage, key: string): Promise<CreditReport | null> => {
+  const [first] = await readDocuments(storage, key);
+  return typeof first === 'object' && first !== null ? (first as CreditReport) : null;
+};
+
+/** Either `{ filings: [...] }` documents (the provider's shape) or one filing per line. */
+const readTaxFilings = async (storage: ObjectStorage, key: string): Promise<TaxFiling[]> =>
+  (await readDocuments(storage, key)).flatMap((doc) => {
+    if (typeof doc !== 'object' || doc === null) return [];
+    const filings = (doc as { filings?: unknown }).filings;
+    return Array.isArray(filings) ? (filings as TaxFiling[]) : [doc as TaxFiling];
+  });
+
+/**
+ * The file stage: stored raw results → `transactions.csv` and `summary.json` in storage. The bank
+ * transactions are streamed once (source → CSV → storage, with back-pressure through `pipeline`) while
+ * the summary is accumulated, so memory does not grow with the number of rows.
+ */
+export const generateReportFiles = async ({
+  storage,
+  tenantId,
+  reportId,
+  subject,
+  period,
+  inputs,
+  generatedAt,
+}: GenerateReportFilesInput): Promise<GeneratedFile[]> => {
+  const [credit, taxFilings] = await Promise.all([
+    readCredit(storage, inputs.creditKey),
+    readTaxFilings(storage, inputs.taxKey),
+  ]);
+
+  const summary = emptySummary();
+  const csv = new TransactionsToCsv(summary, inputs.bankKey);
+  const source = await storage.get(inputs.bankKey);
+  // put() drains `csv` while pipeline() fills it: either side failing destroys the other, so both settle.
+  const [storedCsv] = await Promise.all([
+    storage.put(reportFileKey(tenantId, reportId, 'transactions.csv'), csv, { contentType: 'text/csv' }),
+    pipeline(source, csv),
+  ]);
+
+  const json = JSON.stringify(
+    finishSummary(summary, { subject, period, generatedAt, credit, taxFilings }),
+    null,
+    2,
+  );
+  const storedSummary = await storage.put(
+    reportFileKey(tenantId, reportId, 'summary.json'),
+    Readable.from([Buffer.from(json)]),
+    { contentType: 'application/json' },
+  );
+
+  return [
+    { name: 'transactions.csv', contentType: 'text/csv', rows: csv.rows, ...storedCsv },
+    { name: 'summary.json', contentType: 'application/json', ...storedSummary },
+  ];
+};

@@ -1,0 +1,48 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { upcast } from '../../../domain/report/report.events.js';
+import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
+import { SCHEDULED_WORK, type ScheduledWork } from '../../ports/scheduled-work.port.js';
+import { runCheckpointedSubscription } from '../../shared/checkpointed-subscription.js';
+import { REPORT_CATEGORY } from '../report-stream.js';
+import { PROCESS_OPTIONS, type ProcessOptions } from './process-options.js';
+import { ReportWorker } from './report-worker.js';
+import { scheduledWorkChanges } from './scheduled-work.projection.js';
+
+const PROJECTION = 'scheduled-work';
+
+/** The process manager's subscription: turns report events into due work rows, with its checkpoint. */
+@Injectable()
+export class ScheduledWorkSubscriber implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ScheduledWorkSubscriber.name);
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(SCHEDULED_WORK) private readonly work: ScheduledWork,
+    @Inject(PROCESS_OPTIONS) private readonly options: ProcessOptions,
+    private readonly worker: ReportWorker,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.running = runCheckpointedSubscription(
+      this.store,
+      {
+        name: PROJECTION,
+        filter: { categories: [REPORT_CATEGORY] },
+        loadCheckpoint: () => this.work.checkpoint(PROJECTION),
+        handle: async (event) => {
+          await this.work.apply(PROJECTION, event.checkpoint, scheduledWorkChanges(upcast(event), event.metadata, this.options.providerDeadlineMs));
+          this.worker.nudge();
+        },
+      },
+      this.abort.signal,
+      this.logger,
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+}

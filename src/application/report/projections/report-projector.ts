@@ -1,0 +1,51 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { EVENT_STORE, type Checkpoint, type EventStore } from '../../ports/event-store.port.js';
+import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
+import { TENANT_DIRECTORY, type TenantDirectory } from '../../ports/tenant-directory.port.js';
+import { runCheckpointedSubscription } from '../../shared/checkpointed-subscription.js';
+import { REPORT_CATEGORY } from '../report-stream.js';
+import { REPORT_VIEW_PROJECTION, loadProjectionCheckpoint, projectReportEvent } from './report-view.projection.js';
+
+/**
+ * Keeps every tenant's reports read model up to date: one checkpointed subscription per tenant, filtered
+ * by tenant, whose checkpoint lives in that tenant's database next to the rows it describes.
+ */
+@Injectable()
+export class ReportProjector implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ReportProjector.name);
+  private readonly abort = new AbortController();
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(TENANT_DATABASES) private readonly databases: TenantDatabases,
+    @Inject(TENANT_DIRECTORY) private readonly tenants: TenantDirectory,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const tenant of await this.tenants.list()) if (tenant.status === 'active') this.follow(tenant.id);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.running.values());
+  }
+
+  /** Starts projecting a tenant's reports (idempotent); called at start-up and when a tenant is created. */
+  follow(tenantId: string): void {
+    if (this.running.has(tenantId) || this.abort.signal.aborted) return;
+    const run = runCheckpointedSubscription(
+      this.store,
+      {
+        name: `${REPORT_VIEW_PROJECTION}:${tenantId}`,
+        filter: { categories: [REPORT_CATEGORY], tenantId },
+        loadCheckpoint: async () =>
+          (await loadProjectionCheckpoint(await this.databases.em(tenantId))) as Checkpoint | undefined,
+        handle: (event) => this.databases.transactional(tenantId, (em) => projectReportEvent(em, event)),
+      },
+      this.abort.signal,
+      this.logger,
+    );
+    this.running.set(tenantId, run);
+  }
+}

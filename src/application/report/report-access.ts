@@ -1,0 +1,44 @@
+import type { AuthUser } from '../auth/auth-user.js';
+import { DomainError } from '../../domain/shared/decider.js';
+
+
+/** Owners see their reports; admins see every report of their tenant. Anyone else gets "not found". */
+export const canSee = (caller: AuthUser, report: { tenantId: string; requestedBy: string }): boolean =>
+  report.tenantId === caller.tenantId && (caller.role === 'admin' || report.requestedBy === caller.userId);
+
+export class ReportNotVisible extends DomainError {
+  constructor(readonly reportId: string) {
+    super('report_not_found', `No report ${reportId}`);
+  }
+}
+
+export class SubjectNotAllowed extends DomainError {
+  constructor() {
+    super('subject_forbidden', 'Only tenant admins may request a report about another subject');
+  }
+}
+
+/** The caller has no tax id of their own (e.g. an admin created with the tenant) and named no subject. */
+export class SubjectRequired extends DomainError {
+  constructor() {
+    super('subject_required', 'subject.taxId is required: your user has no tax id of its own');
+  }
+}
+
+export class IdempotencyKeyInFlight extends DomainError {
+  constructor() {
+    super('idempotency_in_flight', 'A request with this Idempotency-Key is still being processed');
+  }
+}
+
+export class IdempotencyKeyReused extends DomainError {
+  constructor() {
+    super('idempotency_mismatch', 'This Idempotency-Key was used with a different request body');
+  }
+}
+
+export class FileNotFound extends DomainError {
+  constructor(readonly fileName: string) {
+    super('file_not_found', `The report has no file ${fileName}`);
+  }
+}

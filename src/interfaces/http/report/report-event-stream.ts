@@ -1,0 +1,80 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
+import type { ReportResource } from '../../../application/report/report-resource.js';
+import { REPORT_CATEGORY, reportStream } from '../../../application/report/report-stream.js';
+import { type Report, isFinal, reportDecider } from '../../../domain/report/report.decider.js';
+import { upcast } from '../../../domain/report/report.events.js';
+import { fold } from '../../../domain/shared/decider.js';
+import { REPORT_HTTP_OPTIONS, type ReportHttpOptions } from './report-http.options.js';
+
+/**
+ * Live progress of one report over SSE. Every message has `id:` = the stream revision it reflects, so a
+ * browser that reconnects with Last-Event-ID gets only what it missed. The live part subscribes to the
+ * global log right after the last event it read, so no event falls between reading and subscribing.
+ */
+@Injectable()
+export class ReportEventStream implements OnApplicationShutdown {
+  private readonly open = new Set<AbortController>();
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(REPORT_HTTP_OPTIONS) private readonly options: ReportHttpOptions,
+  ) {}
+
+  onApplicationShutdown(): void {
+    for (const stream of this.open) stream.abort();
+  }
+
+  async stream(
+    visible: Report,
+    lastEventId: string | undefined,
+    req: Request,
+    res: Response,
+    present: (report: Report) => Promise<ReportResource>,
+  ): Promise<void> {
+    const abort = new AbortController();
+    this.open.add(abort);
+    req.on('close', () => abort.abort());
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.flushHeaders();
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), this.options.heartbeatMs);
+
+    const send = async (report: Report, revision: number) => {
+      const event = isFinal(report.status) ? report.status : 'progress';
+      res.write(`event: ${event}\nid: ${revision}\ndata: ${JSON.stringify(await present(report))}\n\n`);
+      return isFinal(report.status);
+    };
+
+    try {
+      const name = reportStream(visible.tenantId, visible.id);
+      const events = await this.store.readStream(name);
+      let report = fold(reportDecider, events.map(upcast));
+      const last = events[events.length - 1]!;
+      const seen = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : -1;
+      let done = seen >= last.revision && isFinal(report.status);
+      if (!done && seen < last.revision) done = await send(report, last.revision);
+      if (!done) {
+        for await (const recorded of this.store.subscribeToAll({
+          after: last.checkpoint,
+          filter: { categories: [REPORT_CATEGORY], tenantId: visible.tenantId },
+          signal: abort.signal,
+        })) {
+          if (recorded.streamName !== name) continue;
+          report = reportDecider.evolve(report, upcast(recorded));
+          if (await send(report, recorded.revision)) break;
+        }
+      }
+    } finally {
+      clearInterval(heartbeat);
+      this.open.delete(abort);
+      abort.abort();
+      res.end();
+    }
+  }
+}

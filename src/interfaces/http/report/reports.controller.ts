@@ -1,0 +1,119 @@
+import type { AuthUser } from '../../../application/auth/auth-user.js';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
+import { CancelReportRequest } from '../../../application/report/commands/cancel-report.handler.js';
+import { RequestNewReport } from '../../../application/report/commands/request-report.handler.js';
+import { ReportQueries } from '../../../application/report/queries/report.queries.js';
+import { FileNotFound } from '../../../application/report/report-access.js';
+import { toReportResource, type ReportResource } from '../../../application/report/report-resource.js';
+import type { Report } from '../../../domain/report/report.decider.js';
+import { isFinal } from '../../../domain/report/report.decider.js';
+import { CurrentUser } from '../auth/current-user.decorator.js';
+import { AllowQueryToken } from '../auth/query-token.decorator.js';
+import { ZodValidationPipe, parse } from '../problem/validation.js';
+import { REPORT_HTTP_OPTIONS, type ReportHttpOptions } from './report-http.options.js';
+import { ReportEventStream } from './report-event-stream.js';
+
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'is not a calendar date');
+
+const requestSchema = z
+  .strictObject({
+    subject: z.strictObject({ taxId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1–64 letters, digits or dashes') }).optional(),
+    period: z
+      .strictObject({ from: isoDate, to: isoDate })
+      .refine((p) => p.from <= p.to, { message: 'must not be after period.to', path: ['from'] })
+      .optional(),
+  })
+  .optional()
+  .transform((b) => b ?? {});
+
+const listSchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  startingAfter: z.string().min(1).max(100).optional(),
+});
+
+const idempotencyKey = z.string().min(1).max(255).optional();
+
+/** While a report is not final, clients are told when to look again (Stripe/Shopify-style async resources). */
+const RETRY_AFTER_SECONDS = '2';
+
+@Controller('v1/reports')
+export class ReportsController {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly queries: ReportQueries,
+    private readonly events: ReportEventStream,
+    @Inject(OBJECT_STORAGE) private readonly storage: ObjectStorage,
+    @Inject(REPORT_HTTP_OPTIONS) private readonly options: ReportHttpOptions,
+  ) {}
+
+  @Post()
+  @HttpCode(202)
+  async request(
+    @CurrentUser() caller: AuthUser,
+    @Body(new ZodValidationPipe(requestSchema)) body: z.output<typeof requestSchema>,
+    @Headers('idempotency-key') rawKey: string | undefined,
+    @Headers('traceparent') traceparent: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ReportResource> {
+    const key = parse(idempotencyKey, rawKey, 'Idempotency-Key');
+    const report = await this.commands.execute(new RequestNewReport(caller, body, key, traceparent));
+    res.setHeader('Location', `/v1/reports/${report.id}`);
+    return this.resource(report, res);
+  }
+
+  @Get()
+  async list(
+    @CurrentUser() caller: AuthUser,
+    @Query(new ZodValidationPipe(listSchema)) query: z.output<typeof listSchema>,
+  ): Promise<{ data: ReportResource[]; hasMore: boolean }> {
+    const page = await this.queries.list(caller, query.limit, query.startingAfter);
+    return { data: await Promise.all(page.data.map((r) => this.resource(r))), hasMore: page.hasMore };
+  }
+
+  @Get(':id')
+  async get(@CurrentUser() caller: AuthUser, @Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+    return this.resource(await this.queries.current(caller, id), res);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(202)
+  async cancel(@CurrentUser() caller: AuthUser, @Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+    return this.resource(await this.commands.execute(new CancelReportRequest(caller, id)), res);
+  }
+
+  /** 302 to a signed URL that works without credentials until it expires. */
+  @Get(':id/files/:name')
+  async file(@CurrentUser() caller: AuthUser, @Param('id') id: string, @Param('name') name: string, @Res() res: Response) {
+    const report = await this.queries.current(caller, id);
+    const file = report.status === 'ready' ? report.files.find((f) => f.name === name) : undefined;
+    if (!file) throw new FileNotFound(name);
+    const signed = await this.storage.signedDownloadUrl(file.key, {
+      fileName: file.name,
+      contentType: file.contentType,
+      expiresInSeconds: this.options.downloadUrlTtlSeconds,
+    });
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(302, signed.url);
+  }
+
+  /** Server-sent events: `progress` with the report, then `ready`, `failed` or `cancelled`. */
+  @Get(':id/events')
+  @AllowQueryToken()
+  async stream(@CurrentUser() caller: AuthUser, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+    const report = await this.queries.current(caller, id);
+    const lastEventId = req.header('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+    await this.events.stream(report, lastEventId, req, res, (r) => this.resource(r));
+  }
+
+  private async resource(report: Report, res?: Response): Promise<ReportResource> {
+    if (res && !isFinal(report.status)) res.setHeader('Retry-After', RETRY_AFTER_SECONDS);
+    return toReportResource(report, this.storage, this.options.downloadUrlTtlSeconds);
+  }
+}
