@@ -1,7 +1,6 @@
 import type { AuthUser } from '../auth/auth-user.js';
 import { DomainError } from '../../domain/shared/decider.js';
 
-
 /** Owners see their reports; admins see every report of their tenant. Anyone else gets "not found". */
 export const canSee = (caller: AuthUser, report: { tenantId: string; requestedBy: string }): boolean =>
   report.tenantId === caller.tenantId && (caller.role === 'admin' || report.requestedBy === caller.userId);

@@ -48,7 +48,10 @@ export const toReportResource = async (
   progress: {
     percent: percentOf(report),
     providers: Object.fromEntries(
-      PROVIDER_NAMES.map((p) => [p, { status: report.providers[p].status, attempts: report.providers[p].attempts }]),
+      PROVIDER_NAMES.map((p) => [
+        p,
+        { status: report.providers[p].status, attempts: report.providers[p].attempts },
+      ]),
     ),
   },
   files:
@@ -72,7 +75,9 @@ export const toReportResource = async (
             };
           }),
         ),
-  error: report.error ? { code: report.error.code, message: report.error.message, provider: report.error.provider ?? null } : null,
+  error: report.error
+    ? { code: report.error.code, message: report.error.message, provider: report.error.provider ?? null }
+    : null,
   createdAt: report.requestedAt,
   updatedAt: report.updatedAt,
   completedAt: report.completedAt,

@@ -3,7 +3,8 @@ import { categoryOf, streamNameFor } from '../ports/event-store.port.js';
 export const REPORT_CATEGORY = 'report';
 
 /** `report-{tenantId}.{reportId}`: the tenant is part of every report stream's name. */
-export const reportStream = (tenantId: string, reportId: string): string => streamNameFor(REPORT_CATEGORY, tenantId, reportId);
+export const reportStream = (tenantId: string, reportId: string): string =>
+  streamNameFor(REPORT_CATEGORY, tenantId, reportId);
 
 export const parseReportStream = (streamName: string): { tenantId: string; reportId: string } | null => {
   if (categoryOf(streamName) !== REPORT_CATEGORY) return null;

@@ -24,7 +24,11 @@ export const runCheckpointedSubscription = async (
   while (!signal.aborted) {
     try {
       const after = await spec.loadCheckpoint();
-      for await (const event of store.subscribeToAll({ ...(after ? { after } : {}), filter: spec.filter, signal })) {
+      for await (const event of store.subscribeToAll({
+        ...(after ? { after } : {}),
+        filter: spec.filter,
+        signal,
+      })) {
         await spec.handle(event);
       }
     } catch (error) {

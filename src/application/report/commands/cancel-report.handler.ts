@@ -26,7 +26,10 @@ export class CancelReportRequestHandler implements ICommandHandler<CancelReportR
     await this.queries.current(caller, reportId); // 404 unless the caller may see it
     const { state } = await this.commands.execute(
       new DecideReport(
-        { type: 'CancelReport', data: { reportId, cancelledBy: caller.userId, cancelledAt: new Date().toISOString() } },
+        {
+          type: 'CancelReport',
+          data: { reportId, cancelledBy: caller.userId, cancelledAt: new Date().toISOString() },
+        },
         { tenantId: caller.tenantId, userId: caller.userId, correlationId: reportId },
       ),
     );

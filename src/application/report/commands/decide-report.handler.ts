@@ -22,6 +22,12 @@ export class DecideReportHandler implements ICommandHandler<DecideReport> {
   constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
 
   execute({ command, metadata }: DecideReport): Promise<DecisionResult<Report, ReportEvent>> {
-    return executeDecider(this.store, reportDecider, reportStream(metadata.tenantId, command.data.reportId), command, metadata);
+    return executeDecider(
+      this.store,
+      reportDecider,
+      reportStream(metadata.tenantId, command.data.reportId),
+      command,
+      metadata,
+    );
   }
 }

@@ -14,7 +14,12 @@ import {
   IDEMPOTENCY_RETENTION_MS,
   IdempotencyKey,
 } from '../idempotency-key.entity.js';
-import { IdempotencyKeyInFlight, IdempotencyKeyReused, SubjectNotAllowed, SubjectRequired } from '../report-access.js';
+import {
+  IdempotencyKeyInFlight,
+  IdempotencyKeyReused,
+  SubjectNotAllowed,
+  SubjectRequired,
+} from '../report-access.js';
 import { reportStream } from '../report-stream.js';
 import { uuidv7 } from '../../shared/uuidv7.js';
 import { User } from '../../user/user.entity.js';
@@ -54,7 +59,10 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     const reportId = idempotencyKey
       ? await this.reserveKey(caller, idempotencyKey, { subject: { taxId }, period })
       : uuidv7();
-    const existing = fold(reportDecider, (await this.store.readStream(reportStream(caller.tenantId, reportId))).map(upcast));
+    const existing = fold(
+      reportDecider,
+      (await this.store.readStream(reportStream(caller.tenantId, reportId))).map(upcast),
+    );
     const report =
       existing.status !== 'initial'
         ? existing
@@ -63,15 +71,31 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
               new DecideReport(
                 {
                   type: 'RequestReport',
-                  data: { reportId, tenantId: caller.tenantId, requestedBy: caller.userId, subject: { taxId }, period, requestedAt: new Date().toISOString() },
+                  data: {
+                    reportId,
+                    tenantId: caller.tenantId,
+                    requestedBy: caller.userId,
+                    subject: { taxId },
+                    period,
+                    requestedAt: new Date().toISOString(),
+                  },
                 },
-                { tenantId: caller.tenantId, userId: caller.userId, correlationId: reportId, ...(traceparent ? { traceparent } : {}) },
+                {
+                  tenantId: caller.tenantId,
+                  userId: caller.userId,
+                  correlationId: reportId,
+                  ...(traceparent ? { traceparent } : {}),
+                },
               ),
             )
           ).state;
     if (idempotencyKey) {
       await this.databases.transactional(caller.tenantId, async (tx) => {
-        await tx.nativeUpdate(IdempotencyKey, { id: `${caller.userId}:${idempotencyKey}` }, { completedAt: new Date() });
+        await tx.nativeUpdate(
+          IdempotencyKey,
+          { id: `${caller.userId}:${idempotencyKey}` },
+          { completedAt: new Date() },
+        );
       });
     }
     return report;
@@ -87,7 +111,10 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
     return this.databases.transactional(caller.tenantId, async (em) => {
       const now = Date.now();
-      await em.nativeDelete(IdempotencyKey, { id, createdAt: { $lt: new Date(now - IDEMPOTENCY_RETENTION_MS) } });
+      await em.nativeDelete(IdempotencyKey, {
+        id,
+        createdAt: { $lt: new Date(now - IDEMPOTENCY_RETENTION_MS) },
+      });
       const inserted = await em.execute<{ report_id: string }[]>(
         `INSERT INTO idempotency_keys (id, request_hash, report_id, created_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (id) DO NOTHING RETURNING report_id`,

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Transform, type TransformCallback, type Readable } from 'node:stream';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { isProviderName, type ProviderName } from '../../../domain/report/provider-data.js';
 import type { ReportCommand } from '../../../domain/report/report.commands.js';
@@ -112,18 +118,27 @@ export class ReportWorker implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async renewLeases(): Promise<void> {
     if (this.running.size === 0) return;
-    await this.work.renewLease(this.owner, [...this.running.values()], this.options.leaseMs).catch((error: unknown) => {
-      this.logger.warn(`lease renewal: ${String(error)}`);
-    });
+    await this.work
+      .renewLease(this.owner, [...this.running.values()], this.options.leaseMs)
+      .catch((error: unknown) => {
+        this.logger.warn(`lease renewal: ${String(error)}`);
+      });
   }
 
   private execute(item: WorkItem): Promise<void> {
     if (item.step === 'generation') return this.generate(item);
     if (!isProviderName(item.step)) throw new Error(`unknown step ${item.step}`);
     if (Date.now() > item.deadlineAt.getTime()) {
-      return this.failProvider(item, item.step, 'deadline_exceeded', `${item.step} did not answer before its deadline`);
+      return this.failProvider(
+        item,
+        item.step,
+        'deadline_exceeded',
+        `${item.step} did not answer before its deadline`,
+      );
     }
-    return item.kind === 'submit' || !item.jobId ? this.submit(item, item.step) : this.poll(item, item.step, item.jobId);
+    return item.kind === 'submit' || !item.jobId
+      ? this.submit(item, item.step)
+      : this.poll(item, item.step, item.jobId);
   }
 
   private async submit(item: WorkItem, provider: ProviderName): Promise<void> {
@@ -134,13 +149,21 @@ export class ReportWorker implements OnApplicationBootstrap, OnApplicationShutdo
         jobId = (await adapter.submit({ subject: item.subject, period: item.period })).jobId;
       } catch (error) {
         if (error instanceof ProviderUnavailableError) {
-          await this.work.retryLater(this.owner, item, new Date(Date.now() + this.backoff(item.retries + 1, error.retryAfterMs)));
+          await this.work.retryLater(
+            this.owner,
+            item,
+            new Date(Date.now() + this.backoff(item.retries + 1, error.retryAfterMs)),
+          );
           return;
         }
-        if (error instanceof ProviderRejectedError) return this.failProvider(item, provider, 'provider_rejected', error.message);
+        if (error instanceof ProviderRejectedError)
+          return this.failProvider(item, provider, 'provider_rejected', error.message);
         throw error;
       }
-      await this.dispatch(item, { type: 'RecordProviderJob', data: { reportId: item.reportId, provider, jobId, submittedAt: now() } });
+      await this.dispatch(item, {
+        type: 'RecordProviderJob',
+        data: { reportId: item.reportId, provider, jobId, submittedAt: now() },
+      });
     }
     await this.schedulePoll(item, provider, 1, this.options.firstPollDelayMs, 'submitted');
   }
@@ -150,16 +173,32 @@ export class ReportWorker implements OnApplicationBootstrap, OnApplicationShutdo
     try {
       const status = await adapter.poll(jobId);
       if (status.status === 'processing') {
-        return this.schedulePoll(item, provider, item.attempt + 1, this.backoff(item.attempt, status.retryAfterMs), 'processing');
+        return this.schedulePoll(
+          item,
+          provider,
+          item.attempt + 1,
+          this.backoff(item.attempt, status.retryAfterMs),
+          'processing',
+        );
       }
       if (status.status === 'failed') return this.failProvider(item, provider, status.code, status.message);
       const result = await this.storeResult(item, provider, await adapter.openResult(jobId));
-      await this.dispatch(item, { type: 'RecordProviderResult', data: { reportId: item.reportId, provider, result, recordedAt: now() } });
+      await this.dispatch(item, {
+        type: 'RecordProviderResult',
+        data: { reportId: item.reportId, provider, result, recordedAt: now() },
+      });
     } catch (error) {
       if (error instanceof ProviderUnavailableError) {
-        return this.schedulePoll(item, provider, item.attempt + 1, this.backoff(item.attempt, error.retryAfterMs), 'retry');
+        return this.schedulePoll(
+          item,
+          provider,
+          item.attempt + 1,
+          this.backoff(item.attempt, error.retryAfterMs),
+          'retry',
+        );
       }
-      if (error instanceof ProviderRejectedError) return this.failProvider(item, provider, 'provider_rejected', error.message);
+      if (error instanceof ProviderRejectedError)
+        return this.failProvider(item, provider, 'provider_rejected', error.message);
       throw error;
     }
   }
@@ -179,7 +218,10 @@ export class ReportWorker implements OnApplicationBootstrap, OnApplicationShutdo
     const events = await this.store.readStream(reportStream(item.tenantId, item.reportId));
     const report = fold(reportDecider, events.map(upcast));
     if (isFinal(report.status) || report.status === 'initial') return;
-    await this.dispatch(item, { type: 'StartGeneration', data: { reportId: item.reportId, startedAt: now() } });
+    await this.dispatch(item, {
+      type: 'StartGeneration',
+      data: { reportId: item.reportId, startedAt: now() },
+    });
     const key = (p: ProviderName) => {
       const result = report.providers[p].result;
       if (!result) throw new Error(`report ${item.reportId}: no stored result for ${p}`);
@@ -192,30 +234,58 @@ export class ReportWorker implements OnApplicationBootstrap, OnApplicationShutdo
         reportId: item.reportId,
         subject: report.subject,
         period: report.period,
-        inputs: { bankKey: key('bank-transactions'), creditKey: key('credit-bureau'), taxKey: key('tax-authority') },
+        inputs: {
+          bankKey: key('bank-transactions'),
+          creditKey: key('credit-bureau'),
+          taxKey: key('tax-authority'),
+        },
         generatedAt: now(),
       });
-      await this.dispatch(item, { type: 'CompleteReport', data: { reportId: item.reportId, files, completedAt: now() } });
+      await this.dispatch(item, {
+        type: 'CompleteReport',
+        data: { reportId: item.reportId, files, completedAt: now() },
+      });
     } catch (error) {
       if (item.retries + 1 < this.options.maxGenerationRetries) throw error;
       this.logger.error(`report ${item.reportId}: generation failed for good: ${String(error)}`);
       await this.dispatch(item, {
         type: 'FailReport',
-        data: { reportId: item.reportId, code: 'generation_failed', message: 'The report files could not be generated', failedAt: now() },
+        data: {
+          reportId: item.reportId,
+          code: 'generation_failed',
+          message: 'The report files could not be generated',
+          failedAt: now(),
+        },
       });
     }
   }
 
-  private schedulePoll(item: WorkItem, provider: ProviderName, attempt: number, delayMs: number, reason: 'submitted' | 'processing' | 'retry') {
+  private schedulePoll(
+    item: WorkItem,
+    provider: ProviderName,
+    attempt: number,
+    delayMs: number,
+    reason: 'submitted' | 'processing' | 'retry',
+  ) {
     const at = Date.now();
     return this.dispatch(item, {
       type: 'SchedulePoll',
-      data: { reportId: item.reportId, provider, attempt, dueAt: new Date(at + delayMs).toISOString(), scheduledAt: new Date(at).toISOString(), reason },
+      data: {
+        reportId: item.reportId,
+        provider,
+        attempt,
+        dueAt: new Date(at + delayMs).toISOString(),
+        scheduledAt: new Date(at).toISOString(),
+        reason,
+      },
     });
   }
 
   private failProvider(item: WorkItem, provider: ProviderName, code: string, message: string): Promise<void> {
-    return this.dispatch(item, { type: 'RecordProviderFailure', data: { reportId: item.reportId, provider, code, message, failedAt: now() } });
+    return this.dispatch(item, {
+      type: 'RecordProviderFailure',
+      data: { reportId: item.reportId, provider, code, message, failedAt: now() },
+    });
   }
 
   /** A command on a report that is already final is dropped: the report was cancelled or finished meanwhile. */

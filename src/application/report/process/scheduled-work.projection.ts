@@ -37,7 +37,15 @@ export const scheduledWorkChanges = (
       }));
     }
     case 'ProviderJobSubmitted':
-      return [{ op: 'job', tenantId, reportId: event.data.reportId, step: event.data.provider, jobId: event.data.jobId }];
+      return [
+        {
+          op: 'job',
+          tenantId,
+          reportId: event.data.reportId,
+          step: event.data.provider,
+          jobId: event.data.jobId,
+        },
+      ];
     case 'ProviderPollScheduled': {
       const { reportId, provider, attempt, dueAt } = event.data;
       return [{ op: 'schedule', tenantId, reportId, step: provider, attempt, dueAt: new Date(dueAt) }];
@@ -45,7 +53,12 @@ export const scheduledWorkChanges = (
     case 'ProviderResultRecorded':
       return [
         { op: 'delete', tenantId, reportId: event.data.reportId, step: event.data.provider },
-        { op: 'generate-when-providers-done', tenantId, reportId: event.data.reportId, dueAt: new Date(event.data.recordedAt) },
+        {
+          op: 'generate-when-providers-done',
+          tenantId,
+          reportId: event.data.reportId,
+          dueAt: new Date(event.data.recordedAt),
+        },
       ];
     case 'ProviderFailed':
     case 'ReportReady':

@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { upcast } from '../../../domain/report/report.events.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { SCHEDULED_WORK, type ScheduledWork } from '../../ports/scheduled-work.port.js';
@@ -32,7 +38,11 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, OnApplic
         filter: { categories: [REPORT_CATEGORY] },
         loadCheckpoint: () => this.work.checkpoint(PROJECTION),
         handle: async (event) => {
-          await this.work.apply(PROJECTION, event.checkpoint, scheduledWorkChanges(upcast(event), event.metadata, this.options.providerDeadlineMs));
+          await this.work.apply(
+            PROJECTION,
+            event.checkpoint,
+            scheduledWorkChanges(upcast(event), event.metadata, this.options.providerDeadlineMs),
+          );
           this.worker.nudge();
         },
       },

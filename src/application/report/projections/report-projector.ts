@@ -1,10 +1,20 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { EVENT_STORE, type Checkpoint, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
 import { TENANT_DIRECTORY, type TenantDirectory } from '../../ports/tenant-directory.port.js';
 import { runCheckpointedSubscription } from '../../shared/checkpointed-subscription.js';
 import { REPORT_CATEGORY } from '../report-stream.js';
-import { REPORT_VIEW_PROJECTION, loadProjectionCheckpoint, projectReportEvent } from './report-view.projection.js';
+import {
+  REPORT_VIEW_PROJECTION,
+  loadProjectionCheckpoint,
+  projectReportEvent,
+} from './report-view.projection.js';
 
 /**
  * Keeps every tenant's reports read model up to date: one checkpointed subscription per tenant, filtered

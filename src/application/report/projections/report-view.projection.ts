@@ -38,7 +38,11 @@ export const projectReportEvent = async (em: EntityManager, recorded: RecordedEv
       view.updatedAt = at;
     }
   }
-  await em.upsert(ProjectionCheckpoint, { name: REPORT_VIEW_PROJECTION, checkpoint: recorded.checkpoint, updatedAt: new Date() });
+  await em.upsert(ProjectionCheckpoint, {
+    name: REPORT_VIEW_PROJECTION,
+    checkpoint: recorded.checkpoint,
+    updatedAt: new Date(),
+  });
 };
 
 export const loadProjectionCheckpoint = async (em: EntityManager, name = REPORT_VIEW_PROJECTION) =>

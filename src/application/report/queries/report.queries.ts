@@ -24,7 +24,10 @@ export class ReportQueries {
    * read-your-writes right after POST, where the read model may still lag by a few milliseconds.
    */
   async current(caller: AuthUser, reportId: string): Promise<Report> {
-    const report = fold(reportDecider, (await this.store.readStream(reportStream(caller.tenantId, reportId))).map(upcast));
+    const report = fold(
+      reportDecider,
+      (await this.store.readStream(reportStream(caller.tenantId, reportId))).map(upcast),
+    );
     if (report.status === 'initial' || !canSee(caller, report)) throw new ReportNotVisible(reportId);
     return report;
   }

@@ -1,5 +1,17 @@
 import type { AuthUser } from '../../../application/auth/auth-user.js';
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
@@ -20,11 +32,19 @@ import { ReportEventStream } from './report-event-stream.js';
 const isoDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'is not a calendar date');
+  .refine(
+    (d) =>
+      !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
+    'is not a calendar date',
+  );
 
 const requestSchema = z
   .strictObject({
-    subject: z.strictObject({ taxId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1–64 letters, digits or dashes') }).optional(),
+    subject: z
+      .strictObject({
+        taxId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1–64 letters, digits or dashes'),
+      })
+      .optional(),
     period: z
       .strictObject({ from: isoDate, to: isoDate })
       .refine((p) => p.from <= p.to, { message: 'must not be after period.to', path: ['from'] })
@@ -78,19 +98,32 @@ export class ReportsController {
   }
 
   @Get(':id')
-  async get(@CurrentUser() caller: AuthUser, @Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+  async get(
+    @CurrentUser() caller: AuthUser,
+    @Param('id') id: string,
+    @Res({ passthrough: true }) res: Response,
+  ) {
     return this.resource(await this.queries.current(caller, id), res);
   }
 
   @Post(':id/cancel')
   @HttpCode(202)
-  async cancel(@CurrentUser() caller: AuthUser, @Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+  async cancel(
+    @CurrentUser() caller: AuthUser,
+    @Param('id') id: string,
+    @Res({ passthrough: true }) res: Response,
+  ) {
     return this.resource(await this.commands.execute(new CancelReportRequest(caller, id)), res);
   }
 
   /** 302 to a signed URL that works without credentials until it expires. */
   @Get(':id/files/:name')
-  async file(@CurrentUser() caller: AuthUser, @Param('id') id: string, @Param('name') name: string, @Res() res: Response) {
+  async file(
+    @CurrentUser() caller: AuthUser,
+    @Param('id') id: string,
+    @Param('name') name: string,
+    @Res() res: Response,
+  ) {
     const report = await this.queries.current(caller, id);
     const file = report.status === 'ready' ? report.files.find((f) => f.name === name) : undefined;
     if (!file) throw new FileNotFound(name);
@@ -106,9 +139,16 @@ export class ReportsController {
   /** Server-sent events: `progress` with the report, then `ready`, `failed` or `cancelled`. */
   @Get(':id/events')
   @AllowQueryToken()
-  async stream(@CurrentUser() caller: AuthUser, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+  async stream(
+    @CurrentUser() caller: AuthUser,
+    @Param('id') id: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
     const report = await this.queries.current(caller, id);
-    const lastEventId = req.header('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+    const lastEventId =
+      req.header('last-event-id') ??
+      (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
     await this.events.stream(report, lastEventId, req, res, (r) => this.resource(r));
   }
 

@@ -1,0 +1,94 @@
+import { scheduledWorkChanges } from '../../../../src/application/report/process/scheduled-work.projection.js';
+import type { ReportEvent } from '../../../../src/domain/report/report.events.js';
+
+const metadata = { tenantId: 'acme', traceparent: '00-abc-def-01' };
+const requested: ReportEvent = {
+  type: 'ReportRequested',
+  data: {
+    reportId: 'r1',
+    tenantId: 'acme',
+    requestedBy: 'u1',
+    subject: { taxId: 'T1' },
+    period: { from: '2026-01-01', to: '2026-06-30' },
+    requestedAt: '2026-11-22T10:00:00.000Z',
+  },
+};
+
+describe('scheduled work projection', () => {
+  it('schedules a submit for each of the three providers, due at once, with a deadline', () => {
+    const changes = scheduledWorkChanges(requested, metadata, 60_000);
+    expect(changes).toHaveLength(3);
+    for (const change of changes) {
+      if (change.op !== 'upsert') throw new Error('expected upserts');
+      expect(change.item).toMatchObject({
+        tenantId: 'acme',
+        reportId: 'r1',
+        kind: 'submit',
+        attempt: 0,
+        traceparent: '00-abc-def-01',
+      });
+      expect(change.item.dueAt.toISOString()).toBe('2026-11-22T10:00:00.000Z');
+      expect(change.item.deadlineAt.toISOString()).toBe('2026-11-22T10:01:00.000Z');
+    }
+    expect(changes.map((c) => (c.op === 'upsert' ? c.item.step : ''))).toEqual([
+      'bank-transactions',
+      'credit-bureau',
+      'tax-authority',
+    ]);
+  });
+
+  it('moves a provider row to the scheduled poll attempt', () => {
+    const event: ReportEvent = {
+      type: 'ProviderPollScheduled',
+      data: {
+        reportId: 'r1',
+        provider: 'credit-bureau',
+        attempt: 3,
+        dueAt: '2026-11-22T10:00:05.000Z',
+        scheduledAt: '2026-11-22T10:00:04.000Z',
+        reason: 'processing',
+      },
+    };
+    expect(scheduledWorkChanges(event, metadata, 60_000)).toEqual([
+      {
+        op: 'schedule',
+        tenantId: 'acme',
+        reportId: 'r1',
+        step: 'credit-bureau',
+        attempt: 3,
+        dueAt: new Date('2026-11-22T10:00:05.000Z'),
+      },
+    ]);
+  });
+
+  it('removes a provider row when its result is recorded and asks for generation once none is left', () => {
+    const event: ReportEvent = {
+      type: 'ProviderResultRecorded',
+      data: {
+        reportId: 'r1',
+        provider: 'tax-authority',
+        result: { key: 'k', rows: 1, bytes: 2, sha256: 'x' },
+        recordedAt: '2026-11-22T10:00:06.000Z',
+      },
+    };
+    expect(scheduledWorkChanges(event, metadata, 60_000)).toEqual([
+      { op: 'delete', tenantId: 'acme', reportId: 'r1', step: 'tax-authority' },
+      {
+        op: 'generate-when-providers-done',
+        tenantId: 'acme',
+        reportId: 'r1',
+        dueAt: new Date('2026-11-22T10:00:06.000Z'),
+      },
+    ]);
+  });
+
+  it.each(['ReportCancelled', 'ReportFailed', 'ReportReady', 'ProviderFailed'] as const)(
+    'stops all work of the report on %s',
+    (type) => {
+      const event = { type, data: { reportId: 'r1' } } as unknown as ReportEvent;
+      expect(scheduledWorkChanges(event, metadata, 60_000)).toEqual([
+        { op: 'delete', tenantId: 'acme', reportId: 'r1' },
+      ]);
+    },
+  );
+});
