@@ -375,7 +375,7 @@ export class PostgresEventStore implements EventStore {
     const limit = options.maxCount === undefined ? '' : `LIMIT ${params.add(options.maxCount, 'bigint')}`;
     const { rows } = await this.pool.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')}
-       ORDER BY revision ${backwards ? 'DESC' : 'ASC'} ${limit}`,
+       ORDER BY events.revision ${backwards ? 'DESC' : 'ASC'} ${limit}`,
       params.values,
     );
     return rows.map(toRecordedEvent);
@@ -453,7 +453,7 @@ export class PostgresEventStore implements EventStore {
         RETURNING transaction_id, position, revision
       )
       SELECT transaction_id::text AS tx, position::text AS pos, revision::text AS revision${notify}
-      FROM appended ORDER BY revision DESC LIMIT 1`;
+      FROM appended ORDER BY appended.revision DESC LIMIT 1`;
     let rows: { tx: string; pos: string; revision: string }[];
     try {
       ({ rows } = await db.query<{ tx: string; pos: string; revision: string }>(sql, params.values));

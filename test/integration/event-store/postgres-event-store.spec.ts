@@ -1,0 +1,350 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import {
+  WrongExpectedVersionError,
+  type NewEvent,
+  type RecordedEvent,
+} from '../../../src/application/ports/event-store.port.js';
+import {
+  PostgresEventStore,
+  type PostgresEventStoreCreateOptions,
+} from '../../../src/infrastructure/event-store/postgres-event-store.js';
+import { clusterUrl, createTestDatabase } from '../../support/database.js';
+import { eventStoreContract, type EventStoreHarness } from '../../support/event-store-contract.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+
+beforeAll(async () => {
+  db = await createTestDatabase('event_store');
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** A pg client holding a transaction open, as a slow appender in another process would. */
+const openTransaction = async (url: string): Promise<pg.Client> => {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.query('BEGIN');
+  return client;
+};
+
+const setup = async (options: PostgresEventStoreCreateOptions = {}): Promise<EventStoreHarness> => {
+  const store = await PostgresEventStore.create(db.url, { maxConnections: 20, ...options });
+  const open = new Set<pg.Client>();
+  return {
+    store,
+    beginOpenAppend: async (streamName, events) => {
+      const client = await openTransaction(db.url);
+      open.add(client);
+      await store.appendWithin(client, streamName, events);
+      return {
+        commit: async () => {
+          await client.query('COMMIT');
+          open.delete(client);
+          await client.end();
+        },
+      };
+    },
+    teardown: async () => {
+      await Promise.all([...open].map((client) => client.end()));
+      await store.close();
+    },
+  };
+};
+
+eventStoreContract('PostgresEventStore', () => setup());
+
+const uid = (): string => randomBytes(6).toString('hex');
+const event = (type: string, tenantId: string, data: unknown = {}): NewEvent => ({
+  type,
+  data,
+  metadata: { tenantId },
+});
+
+/** Runs SQL on the cluster's maintenance database, outside the database under test. */
+const onCluster = async <T extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<T[]> => {
+  const client = new pg.Client({ connectionString: clusterUrl() });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, values)).rows;
+  } finally {
+    await client.end();
+  }
+};
+
+const connectionsTo = async (database: string, applicationName?: string) =>
+  onCluster<{ pid: number; application_name: string }>(
+    `SELECT pid, application_name FROM pg_stat_activity
+     WHERE datname = $1 AND ($2::text IS NULL OR application_name = $2) AND pid <> pg_backend_pid()`,
+    [database, applicationName ?? null],
+  );
+
+const until = async (what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(20);
+  }
+};
+
+/** The time from an append to its delivery to an already idle subscriber. */
+const deliveryDelay = async (store: PostgresEventStore, append: () => Promise<unknown>, tenantId: string) => {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 15_000);
+  let deliveredAt = 0;
+  const subscription = (async () => {
+    for await (const _ of store.subscribeToAll({ filter: { tenantId }, signal: controller.signal })) {
+      deliveredAt = Date.now();
+      controller.abort();
+    }
+  })();
+  await sleep(300);
+  const appendedAt = Date.now();
+  await append();
+  await subscription;
+  clearTimeout(timer);
+  if (!deliveredAt) throw new Error('the subscriber never received the event');
+  return deliveredAt - appendedAt;
+};
+
+describe('PostgresEventStore on PostgreSQL', () => {
+  it('migrates idempotently, also when several migrations run at once on an empty database', async () => {
+    const fresh = await createTestDatabase('event_store_migrate');
+    const store = await PostgresEventStore.create(fresh.url, { migrate: false });
+    try {
+      await Promise.all([store.migrate(), store.migrate(), store.migrate(), store.migrate()]);
+      await store.migrate();
+      await store.appendToStream('cat-t.a', [event('A', 't')]);
+      expect((await store.readStream('cat-t.a')).map((e) => e.type)).toEqual(['A']);
+    } finally {
+      await store.close();
+      await fresh.drop();
+    }
+  });
+
+  describe('with a store', () => {
+    let store: PostgresEventStore;
+    beforeEach(async () => {
+      store = await PostgresEventStore.create(db.url);
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('holds back every event committed after an append whose transaction is still open', async () => {
+      const tenant = `t${uid()}`;
+      const filter = { tenantId: tenant };
+      const open = await openTransaction(db.url);
+      try {
+        const a = await store.appendWithin(open, `c-${tenant}.a`, [event('A', tenant)]);
+        const b = await store.appendToStream(`c-${tenant}.b`, [event('B', tenant)]);
+
+        expect(await store.readAll({ filter })).toEqual([]);
+        // A's checkpoint is already known to its writer, yet nothing after it may be served while A is open.
+        expect(await store.readAll({ after: a.checkpoint, filter })).toEqual([]);
+        await open.query('COMMIT');
+        await until('both are visible', async () => (await store.readAll({ filter })).length === 2);
+        expect((await store.readAll({ filter })).map((e) => e.type)).toEqual(['A', 'B']);
+        expect((await store.readAll({ after: a.checkpoint, filter })).map((e) => e.checkpoint)).toEqual([
+          b.checkpoint,
+        ]);
+      } finally {
+        await open.end();
+      }
+    });
+
+    it('does not go back when a filtered subscription starts after a checkpoint that is not yet visible', async () => {
+      const tenant = `t${uid()}`;
+      const filter = { tenantId: tenant, eventTypes: ['Wanted'] };
+      const open = await openTransaction(db.url);
+      const received: RecordedEvent[] = [];
+      const controller = new AbortController();
+      let subscription: Promise<void> | undefined;
+      try {
+        await store.appendToStream(`c-${tenant}.early`, [event('Wanted', tenant, { n: 0 })]);
+        await store.appendWithin(open, `c-${tenant}.a`, [event('Wanted', tenant, { n: 1 })]);
+        const late = await store.appendToStream(`c-${tenant}.b`, [event('Wanted', tenant, { n: 2 })]);
+        subscription = (async () => {
+          for await (const e of store.subscribeToAll({
+            after: late.checkpoint,
+            filter,
+            signal: controller.signal,
+          }))
+            received.push(e);
+        })();
+        await sleep(700);
+        await open.query('COMMIT');
+        await sleep(700);
+        await store.appendToStream(`c-${tenant}.c`, [event('Wanted', tenant, { n: 3 })]);
+        await until('the new event arrives', async () => received.length > 0);
+        await sleep(300);
+      } finally {
+        controller.abort();
+        await subscription;
+        await open.end();
+      }
+
+      expect(received.map((e) => e.data)).toEqual([{ n: 3 }]);
+    });
+
+    it('maps a violation of the unique (stream, revision) backstop to WrongExpectedVersionError', async () => {
+      const tenant = `t${uid()}`;
+      const streamName = `c-${tenant}.a`;
+      const direct = new pg.Client({ connectionString: db.url });
+      await direct.connect();
+      try {
+        // A row written around the streams table, as a buggy tool or a manual fix might.
+        await direct.query(
+          `INSERT INTO events (stream_name, revision, id, type, data, metadata, tenant_id, category)
+           VALUES ($1, 0, gen_random_uuid(), 'Sneaked', '{}', '{}', $2, 'c')`,
+          [streamName, tenant],
+        );
+
+        const error = await store
+          .appendToStream(streamName, [event('A', tenant)], { expectedRevision: 'no_stream' })
+          .catch((e: unknown) => e);
+
+        expect(error).toBeInstanceOf(WrongExpectedVersionError);
+        expect(error).toMatchObject({ streamName, expected: 'no_stream' });
+        expect(
+          (await direct.query('SELECT 1 FROM streams WHERE stream_name = $1', [streamName])).rowCount,
+        ).toBe(0);
+      } finally {
+        await direct.end();
+      }
+    });
+
+    it('rejects a checkpoint it did not issue', async () => {
+      await expect(store.readAll({ after: 'not-a-checkpoint' as never })).rejects.toThrow(TypeError);
+    });
+  });
+
+  describe('notifications', () => {
+    it('wake an idle subscriber long before its poll interval', async () => {
+      const store = await PostgresEventStore.create(db.url, { pollIntervalMs: 20_000 });
+      try {
+        const tenant = `t${uid()}`;
+        const delay = await deliveryDelay(
+          store,
+          () => store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]),
+          tenant,
+        );
+        expect(delay).toBeLessThan(3_000);
+      } finally {
+        await store.close();
+      }
+    }, 30_000);
+
+    it('an appendWithin wakes subscribers when its transaction commits', async () => {
+      const store = await PostgresEventStore.create(db.url, { pollIntervalMs: 20_000 });
+      const open = await openTransaction(db.url);
+      try {
+        const tenant = `t${uid()}`;
+        await store.appendWithin(open, `c-${tenant}.a`, [event('A', tenant)]);
+        const delay = await deliveryDelay(store, () => open.query('COMMIT'), tenant);
+        expect(delay).toBeLessThan(3_000);
+      } finally {
+        await open.end();
+        await store.close();
+      }
+    }, 30_000);
+
+    it('keep a subscriber going after its LISTEN connection is killed', async () => {
+      const store = await PostgresEventStore.create(db.url, { pollIntervalMs: 20_000, listenRetryMs: 50 });
+      const tenant = `t${uid()}`;
+      const controller = new AbortController();
+      const received: RecordedEvent[] = [];
+      const subscription = (async () => {
+        for await (const e of store.subscribeToAll({
+          filter: { tenantId: tenant },
+          signal: controller.signal,
+        }))
+          received.push(e);
+      })();
+      try {
+        let listeners: { pid: number }[] = [];
+        await until('the listener connects', async () => {
+          listeners = await connectionsTo(db.name, 'conflux-event-store-listener');
+          return listeners.length === 1;
+        });
+        await onCluster('SELECT pg_terminate_backend($1)', [listeners[0].pid]);
+        await until('a new listener connects', async () => {
+          const now = await connectionsTo(db.name, 'conflux-event-store-listener');
+          return now.length === 1 && now[0].pid !== listeners[0].pid;
+        });
+        await sleep(200);
+        const appendedAt = Date.now();
+        await store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]);
+        await until('the event arrives', async () => received.length === 1, 5_000);
+        expect(Date.now() - appendedAt).toBeLessThan(5_000);
+      } finally {
+        controller.abort();
+        await subscription;
+        await store.close();
+      }
+    }, 30_000);
+
+    it('are optional: with notify off a subscriber still receives events by polling', async () => {
+      const store = await PostgresEventStore.create(db.url, { notify: false, pollIntervalMs: 100 });
+      try {
+        const tenant = `t${uid()}`;
+        const delay = await deliveryDelay(
+          store,
+          () => store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]),
+          tenant,
+        );
+        expect(delay).toBeLessThan(3_000);
+        expect(await connectionsTo(db.name, 'conflux-event-store-listener')).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    }, 30_000);
+  });
+
+  describe('connections', () => {
+    it('sets idle_in_transaction_session_timeout on the connections of the pool it is given', async () => {
+      const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+      const store = new PostgresEventStore(pool, { idleInTransactionSessionTimeoutMs: 1234 });
+      try {
+        const { rows } = await pool.query<{ idle_in_transaction_session_timeout: string }>(
+          'SHOW idle_in_transaction_session_timeout',
+        );
+        expect(rows[0].idle_in_transaction_session_timeout).toBe('1234ms');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('close ends its subscriptions and releases every connection, and later appends fail', async () => {
+      const fresh = await createTestDatabase('event_store_close');
+      const store = await PostgresEventStore.create(fresh.url);
+      try {
+        const tenant = `t${uid()}`;
+        await store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]);
+        const received: RecordedEvent[] = [];
+        const subscription = (async () => {
+          for await (const e of store.subscribeToAll({ signal: new AbortController().signal }))
+            received.push(e);
+        })();
+        await until('the subscriber caught up', async () => received.length === 1);
+        expect((await connectionsTo(fresh.name)).length).toBeGreaterThanOrEqual(2);
+
+        await store.close();
+        await subscription;
+
+        await until(
+          'no connection is left',
+          async () => (await connectionsTo(fresh.name)).length === 0,
+          5_000,
+        );
+        await expect(store.appendToStream(`c-${tenant}.a`, [event('B', tenant)])).rejects.toThrow();
+      } finally {
+        await store.close();
+        await fresh.drop();
+      }
+    });
+  });
+});
