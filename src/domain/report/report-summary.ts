@@ -1,0 +1,152 @@
+import type { CreditReport, Period, TaxFiling, Transaction } from './provider-data.js';
+import type { Subject } from './report.commands.js';
+
+/**
+ * The figures of `summary.json` (and later the PDF), accumulated in one pass over the transactions.
+ *
+ * Money is summed in integer cents: adding millions of two-decimal floats drifts, integers below 2^53 do
+ * not. Amounts are only ever added within one currency: the first currency seen is the report currency,
+ * and rows in any other currency are counted apart instead of being added to it.
+ */
+export type SummaryAccumulator = {
+  currency: string | null;
+  count: number;
+  inCents: number;
+  outCents: number;
+  months: Map<string, MonthBucket>;
+  categories: Map<string, CategoryBucket>;
+  otherCurrencies: Map<string, number>;
+  /** Transactions arrive in date order: the current month's bucket is reused without a lookup. */
+  lastMonth: string;
+  lastBucket: MonthBucket | undefined;
+};
+
+type MonthBucket = { inCents: number; outCents: number };
+type CategoryBucket = { outCents: number; count: number };
+
+export type MonthlyFlow = Readonly<{ month: string; in: number; out: number }>;
+export type CategorySpending = Readonly<{ category: string; amount: number; count: number }>;
+
+export type ReportSummary = Readonly<{
+  subject: Subject;
+  period: Period;
+  generatedAt: string;
+  /** Currency of every amount below; null when there were no transactions. */
+  currency: string | null;
+  /** `moneyOut` is positive; `net` = `moneyIn` − `moneyOut`. */
+  totals: Readonly<{ count: number; moneyIn: number; moneyOut: number; net: number }>;
+  /** Every month of the period in order (zeros where nothing happened), plus any month a transaction fell in. */
+  monthly: readonly MonthlyFlow[];
+  /** Money out per category, largest first. */
+  spendingByCategory: readonly CategorySpending[];
+  /** Transactions left out of the figures because they are not in `currency`. */
+  otherCurrencies: readonly Readonly<{ currency: string; count: number }>[];
+  credit: CreditReport | null;
+  taxFilings: readonly TaxFiling[];
+}>;
+
+export const emptySummary = (): SummaryAccumulator => ({
+  currency: null,
+  count: 0,
+  inCents: 0,
+  outCents: 0,
+  months: new Map(),
+  categories: new Map(),
+  otherCurrencies: new Map(),
+  lastMonth: '',
+  lastBucket: undefined,
+});
+
+/**
+ * Adds one transaction. It updates `acc` in place and returns it: a pass over 5M rows must not allocate
+ * per row, and the accumulator belongs to that pass alone.
+ */
+export const addTransaction = (acc: SummaryAccumulator, tx: Transaction): SummaryAccumulator => {
+  if (acc.currency !== tx.currency) {
+    if (acc.currency === null) acc.currency = tx.currency;
+    else {
+      acc.otherCurrencies.set(tx.currency, (acc.otherCurrencies.get(tx.currency) ?? 0) + 1);
+      return acc;
+    }
+  }
+  const cents = Math.round(tx.amount * 100);
+  let bucket = acc.lastBucket;
+  if (bucket === undefined || !tx.date.startsWith(acc.lastMonth)) {
+    const month = tx.date.slice(0, 7);
+    bucket = acc.months.get(month);
+    if (bucket === undefined) acc.months.set(month, (bucket = { inCents: 0, outCents: 0 }));
+    acc.lastMonth = month;
+    acc.lastBucket = bucket;
+  }
+  acc.count++;
+  if (cents >= 0) {
+    acc.inCents += cents;
+    bucket.inCents += cents;
+  } else {
+    acc.outCents -= cents;
+    bucket.outCents -= cents;
+    const category = acc.categories.get(tx.category);
+    if (category === undefined) acc.categories.set(tx.category, { outCents: -cents, count: 1 });
+    else {
+      category.outCents -= cents;
+      category.count++;
+    }
+  }
+  return acc;
+};
+
+const money = (cents: number): number => cents / 100;
+
+/** `YYYY-MM` of every month from `from` to `to` inclusive (empty when the period is not ISO dates). */
+export const monthsOf = (period: Period): string[] => {
+  const start = /^(\d{4})-(\d{2})/.exec(period.from);
+  const end = /^(\d{4})-(\d{2})/.exec(period.to);
+  if (!start || !end) return [];
+  const months: string[] = [];
+  let index = Number(start[1]) * 12 + Number(start[2]) - 1;
+  const last = Number(end[1]) * 12 + Number(end[2]) - 1;
+  // A generous bound: a malformed far-apart period must not produce an endless list.
+  for (; index <= last && months.length < 1200; index++) {
+    months.push(
+      `${String(Math.floor(index / 12)).padStart(4, '0')}-${String((index % 12) + 1).padStart(2, '0')}`,
+    );
+  }
+  return months;
+};
+
+export const finishSummary = (
+  acc: SummaryAccumulator,
+  context: Readonly<{
+    subject: Subject;
+    period: Period;
+    generatedAt: string;
+    credit: CreditReport | null;
+    taxFilings: readonly TaxFiling[];
+  }>,
+): ReportSummary => {
+  const months = new Set([...monthsOf(context.period), ...acc.months.keys()]);
+  return {
+    subject: context.subject,
+    period: context.period,
+    generatedAt: context.generatedAt,
+    currency: acc.currency,
+    totals: {
+      count: acc.count,
+      moneyIn: money(acc.inCents),
+      moneyOut: money(acc.outCents),
+      net: money(acc.inCents - acc.outCents),
+    },
+    monthly: [...months].sort().map((month) => {
+      const bucket = acc.months.get(month);
+      return { month, in: money(bucket?.inCents ?? 0), out: money(bucket?.outCents ?? 0) };
+    }),
+    spendingByCategory: [...acc.categories]
+      .sort(([a, x], [b, y]) => y.outCents - x.outCents || (a < b ? -1 : 1))
+      .map(([category, { outCents, count }]) => ({ category, amount: money(outCents), count })),
+    otherCurrencies: [...acc.otherCurrencies]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([currency, count]) => ({ currency, count })),
+    credit: context.credit,
+    taxFilings: [...context.taxFilings].sort((a, b) => a.year - b.year),
+  };
+};

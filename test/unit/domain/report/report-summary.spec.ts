@@ -1,0 +1,122 @@
+import type { Transaction } from '../../../../src/domain/report/provider-data.js';
+import {
+  addTransaction,
+  emptySummary,
+  finishSummary,
+  monthsOf,
+} from '../../../../src/domain/report/report-summary.js';
+
+const tx = (date: string, amount: number, category = 'groceries', currency = 'EUR'): Transaction => ({
+  id: `tx-${date}-${amount}`,
+  accountId: 'acc-1',
+  date,
+  amount,
+  currency,
+  description: 'd',
+  counterparty: 'c',
+  category,
+});
+
+const context = {
+  subject: { taxId: 'T-1' },
+  period: { from: '2024-01-01', to: '2024-04-30' },
+  generatedAt: '2025-01-01T00:00:00.000Z',
+  credit: { score: 700, band: 'good' as const, openAccounts: 2, delinquencies: 0, totalDebt: 100 },
+  taxFilings: [
+    { year: 2024, income: 50_000, taxPaid: 10_000, currency: 'EUR' },
+    { year: 2023, income: 48_000, taxPaid: 9_500, currency: 'EUR' },
+  ],
+};
+
+const summarise = (transactions: Transaction[], ctx = context) =>
+  finishSummary(transactions.reduce(addTransaction, emptySummary()), ctx);
+
+describe('report summary', () => {
+  it('totals money in, money out (positive) and net', () => {
+    const summary = summarise([tx('2024-01-05', 2500), tx('2024-01-06', -40.5), tx('2024-02-01', -9.5)]);
+    expect(summary.currency).toBe('EUR');
+    expect(summary.totals).toEqual({ count: 3, moneyIn: 2500, moneyOut: 50, net: 2450 });
+  });
+
+  it('sums in cents, so many small amounts do not drift', () => {
+    const many = Array.from({ length: 100_000 }, (_, i) => tx('2024-01-01', i % 2 ? 0.1 : -0.2));
+    const summary = summarise(many);
+    // Float addition of 0.1 fifty thousand times gives 5000.000000000xxx; cents give exactly 5000.
+    expect(summary.totals).toEqual({ count: 100_000, moneyIn: 5000, moneyOut: 10_000, net: -5000 });
+  });
+
+  it('rounds each amount to cents', () => {
+    const summary = summarise([tx('2024-01-01', 0.105), tx('2024-01-01', 1.004)]);
+    expect(summary.totals.moneyIn).toBe(1.11);
+  });
+
+  it('lists every month of the period in order with its in and out, zeros included', () => {
+    const summary = summarise([tx('2024-01-31', 100), tx('2024-03-01', -30), tx('2024-03-15', -12.25)]);
+    expect(summary.monthly).toEqual([
+      { month: '2024-01', in: 100, out: 0 },
+      { month: '2024-02', in: 0, out: 0 },
+      { month: '2024-03', in: 0, out: 42.25 },
+      { month: '2024-04', in: 0, out: 0 },
+    ]);
+  });
+
+  it('keeps months outside the period that transactions fell in, and unordered input', () => {
+    const summary = summarise(
+      [tx('2024-02-02', 1), tx('2023-12-31', -1), tx('2024-02-03', 2), tx('2024-01-01', 5)],
+      {
+        ...context,
+        period: { from: '2024-01-01', to: '2024-02-29' },
+      },
+    );
+    expect(summary.monthly).toEqual([
+      { month: '2023-12', in: 0, out: 1 },
+      { month: '2024-01', in: 5, out: 0 },
+      { month: '2024-02', in: 3, out: 0 },
+    ]);
+  });
+
+  it('ranks spending (money out) by category, largest first; income is not spending', () => {
+    const summary = summarise([
+      tx('2024-01-01', -10, 'groceries'),
+      tx('2024-01-02', -25.5, 'rent'),
+      tx('2024-01-03', -20, 'groceries'),
+      tx('2024-01-04', 3000, 'salary'),
+    ]);
+    expect(summary.spendingByCategory).toEqual([
+      { category: 'groceries', amount: 30, count: 2 },
+      { category: 'rent', amount: 25.5, count: 1 },
+    ]);
+  });
+
+  it('never adds amounts of another currency to the report currency; it counts them apart', () => {
+    const summary = summarise([
+      tx('2024-01-01', 10),
+      tx('2024-01-02', 99, 'x', 'USD'),
+      tx('2024-01-03', -1, 'x', 'USD'),
+    ]);
+    expect(summary.currency).toBe('EUR');
+    expect(summary.totals).toEqual({ count: 1, moneyIn: 10, moneyOut: 0, net: 10 });
+    expect(summary.otherCurrencies).toEqual([{ currency: 'USD', count: 2 }]);
+  });
+
+  it('carries subject, period, time, credit and tax filings (by year)', () => {
+    const summary = summarise([]);
+    expect(summary).toMatchObject({
+      subject: { taxId: 'T-1' },
+      period: context.period,
+      generatedAt: context.generatedAt,
+      credit: context.credit,
+      currency: null,
+      totals: { count: 0, moneyIn: 0, moneyOut: 0, net: 0 },
+    });
+    expect(summary.taxFilings.map((f) => f.year)).toEqual([2023, 2024]);
+  });
+
+  it('spans year boundaries when listing months', () =>
+    expect(monthsOf({ from: '2023-11-15', to: '2024-02-01' })).toEqual([
+      '2023-11',
+      '2023-12',
+      '2024-01',
+      '2024-02',
+    ]));
+});
