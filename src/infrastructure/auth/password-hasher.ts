@@ -54,11 +54,11 @@ export class ScryptPasswordHasher implements PasswordHasher {
     const match = ENCODED.exec(encoded);
     if (!match) return false;
     const [, logN, r, p, salt, hash] = match;
-    const expected = Buffer.from(hash!, 'base64');
+    const expected = Buffer.from(hash, 'base64');
     if (expected.length === 0) return false;
     const actual = await scryptAsync(
       password.normalize('NFKC'),
-      Buffer.from(salt!, 'base64'),
+      Buffer.from(salt, 'base64'),
       expected.length,
       options({ logN: Number(logN), r: Number(r), p: Number(p) }),
     );

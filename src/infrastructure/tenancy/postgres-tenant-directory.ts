@@ -169,7 +169,7 @@ export class PostgresTenantDirectory implements TenantDirectory {
         [tenant.id],
       );
       log.info({ managedDatabase: managed }, 'tenant provisioned');
-      return toTenant(activated.rows[0]!);
+      return toTenant(activated.rows[0]);
     } catch (error) {
       await this.undo(tenant.id, database, created, log);
       throw error;

@@ -1,0 +1,73 @@
+import 'reflect-metadata';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { DestinationStream } from 'pino';
+import { AppModule } from './app.module.js';
+import { type AppConfig, ConfigError } from './infrastructure/config/app-config.js';
+import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logger.js';
+import { DrainingState } from './interfaces/http/health/draining-state.js';
+
+export type ConfluxApp = Readonly<{
+  app: INestApplication;
+  /** Graceful: readiness turns 503, waits `shutdownDelayMs`, then closes the server and every resource. */
+  close(): Promise<void>;
+}>;
+
+export type CreateAppOptions = Readonly<{
+  /** Where the JSON log lines go (default stdout); tests capture them to prove no secret is logged. */
+  logDestination?: DestinationStream;
+}>;
+
+/** JSON bodies up to 1 MiB; a larger one is answered 413 by the problem filter. */
+const BODY_LIMIT = '1mb';
+
+/**
+ * Builds the initialised application (not yet listening): `await app.listen(port)` next.
+ * `config.databaseUrl` must be set — `main` starts an embedded PostgreSQL when the environment has none.
+ */
+export const createApp = async (config: AppConfig, options: CreateAppOptions = {}): Promise<ConfluxApp> => {
+  if (!config.databaseUrl)
+    throw new ConfigError([
+      'DATABASE_URL: required (npm start runs an embedded PostgreSQL when it is unset)',
+    ]);
+  const logger = createLogger(config.logLevel, options.logDestination);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
+    logger: new NestPinoLogger(logger.child({ component: 'nest' })),
+    bodyParser: false,
+    // Fail with an exception (main reports it) instead of Nest calling process.exit during bootstrap.
+    abortOnError: false,
+    return503OnClosing: true,
+  });
+  app.disable('x-powered-by');
+  app.useBodyParser('json', { limit: BODY_LIMIT });
+
+  const openApi = new DocumentBuilder()
+    .setTitle('Conflux')
+    .setDescription('Consolidated financial reports from slow external providers, per tenant.')
+    .setVersion('0.1.0')
+    .addBearerAuth()
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'OPERATOR_TOKEN' }, 'operator')
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi), {
+    jsonDocumentUrl: 'docs/openapi.json',
+    yamlDocumentUrl: 'docs/openapi.yaml',
+  });
+
+  await app.init();
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      app.get(DrainingState).start();
+      logger.info({ delayMs: config.shutdownDelayMs }, 'shutting down: readiness now answers 503');
+      if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
+      await app.close();
+      logger.info('stopped');
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    })());
+
+  return { app, close };
+};

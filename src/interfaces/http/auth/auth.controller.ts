@@ -1,0 +1,38 @@
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import { AuthService } from '../../../application/auth/auth.service.js';
+import type { IssuedToken } from '../../../application/ports/access-tokens.port.js';
+import type { UserView } from '../../../application/user/users.service.js';
+import { ZodValidationPipe } from '../problem/validation.js';
+import { password, taxId, username } from '../user/user.schemas.js';
+import { Public } from './public.decorator.js';
+
+const tenantId = z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters');
+
+// Login checks nothing beyond presence: rules on existing values would only tell an attacker what exists.
+const loginBody = z.object({
+  tenantId,
+  username: z.string().min(1, 'must not be empty').max(256),
+  password: z.string().min(1, 'must not be empty').max(1024),
+});
+
+const signupBody = z.object({ tenantId, username, password, taxId });
+
+@ApiTags('auth')
+@Public()
+@Controller('v1/auth')
+export class AuthController {
+  constructor(private readonly auth: AuthService) {}
+
+  @Post('login')
+  @HttpCode(200)
+  login(@Body(new ZodValidationPipe(loginBody)) body: z.output<typeof loginBody>): Promise<IssuedToken> {
+    return this.auth.login(body);
+  }
+
+  @Post('signup')
+  signup(@Body(new ZodValidationPipe(signupBody)) body: z.output<typeof signupBody>): Promise<UserView> {
+    return this.auth.signup(body);
+  }
+}

@@ -1,0 +1,82 @@
+import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
+import { LOGGER, type Logger } from '../../../application/ports/logger.port.js';
+import { redactSecrets } from '../../../infrastructure/logging/pino-logger.js';
+import { CONTROL_DATABASE, type ControlDatabase } from '../../../infrastructure/tenancy/control-database.js';
+import { Public } from '../auth/public.decorator.js';
+import { ProblemException } from '../problem/problem-details.js';
+import { DrainingState } from './draining-state.js';
+
+const CHECK_TIMEOUT_MS = 3000;
+
+type CheckDetails = Record<string, { status: string; message?: unknown }>;
+
+/**
+ * Kubernetes-style probes. Liveness looks at the process only; readiness at what a request needs: the
+ * control database and the event store (never the external providers: their outages show on reports).
+ */
+@ApiTags('health')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    @Inject(CONTROL_DATABASE) private readonly control: ControlDatabase,
+    @Inject(EVENT_STORE) private readonly events: EventStore,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly draining: DrainingState,
+  ) {}
+
+  @Get('live')
+  @HealthCheck({ swaggerDocumentation: false })
+  live() {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @HealthCheck({ swaggerDocumentation: false })
+  async ready() {
+    try {
+      return await this.health.check([
+        this.indicators.check('shutdown').attempt(() => {
+          if (this.draining.isDraining) throw new Error('shutting down');
+        }),
+        this.indicators
+          .check('database')
+          .attempt(({ signal }) => this.control.ping(signal))
+          .withTimeout(CHECK_TIMEOUT_MS),
+        this.indicators
+          .check('eventStore')
+          .attempt(async () => {
+            await this.events.readAll({ maxCount: 1 });
+          })
+          .withTimeout(CHECK_TIMEOUT_MS),
+      ]);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      const details = (error.getResponse() as { details?: CheckDetails }).details ?? {};
+      const checks = Object.fromEntries(
+        Object.entries(details).map(([name, check]) => [
+          name,
+          check.status === 'up'
+            ? { status: 'up' }
+            : {
+                status: check.status,
+                message: redactSecrets(typeof check.message === 'string' ? check.message : 'down'),
+              },
+        ]),
+      );
+      const failing = Object.entries(checks)
+        .filter(([, check]) => check.status !== 'up')
+        .map(([name]) => name);
+      this.logger.warn({ failing }, 'not ready');
+      throw new ProblemException(503, {
+        detail: failing.length > 0 ? `Not ready: ${failing.join(', ')}.` : 'Shutting down.',
+        extensions: { failing, checks },
+      });
+    }
+  }
+}

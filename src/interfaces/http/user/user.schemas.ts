@@ -1,0 +1,24 @@
+import { z } from 'zod';
+
+export const username = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[A-Za-z0-9._@+-]+$/, 'may contain letters, digits and . _ @ + -');
+
+export const password = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .max(1024, 'must be at most 1024 characters');
+
+/** The same shape as a report subject's tax ID. */
+export const taxId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1–64 letters, digits or dashes');
+
+export const role = z.enum(['member', 'admin']);
+
+export const createUserBody = z.object({
+  username,
+  password,
+  taxId,
+  role: role.default('member'),
+});
