@@ -21,7 +21,8 @@ export const parseRetryAfter = (
   if (value === null || value === undefined) return undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
+  // Every HTTP-date form starts with a day name; without this check Date.parse would accept '-5'.
+  const date = /^[A-Za-z]{3}/.test(text) ? Date.parse(text) : Number.NaN;
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 };
 
@@ -30,7 +31,19 @@ type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+/**
+ * Duck-typed rather than `instanceof Error`: fetch's DOMException and TypeError may come from another realm
+ * (undici's, a test VM's), where instanceof is false.
+ */
+const errorLike = (error: unknown): { name?: unknown; message?: unknown; cause?: unknown } =>
+  typeof error === 'object' && error !== null ? error : {};
+
+const errorText = (error: unknown): string => {
+  const { name, message } = errorLike(error);
+  return typeof message === 'string'
+    ? `${typeof name === 'string' ? `${name}: ` : ''}${message}`
+    : String(error);
+};
 
 /**
  * What the three adapters share: the job protocol (submit, poll, result) over `fetch`, every call bounded by
@@ -166,10 +179,11 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
   }
 
   private unavailable(error: unknown): ProviderUnavailableError {
-    const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-    const message = timedOut
-      ? `${this.name} did not answer within ${this.timeoutMs} ms`
-      : `${this.name} is unreachable: ${errorText(error)}${error instanceof Error && error.cause ? ` (${errorText(error.cause)})` : ''}`;
+    const { name, cause } = errorLike(error);
+    const message =
+      name === 'TimeoutError' || name === 'AbortError'
+        ? `${this.name} did not answer within ${this.timeoutMs} ms`
+        : `${this.name} is unreachable: ${errorText(error)}${cause ? ` (${errorText(cause)})` : ''}`;
     return new ProviderUnavailableError(this.name, message, { cause: error });
   }
 

@@ -1,0 +1,230 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type ProviderAdapter,
+  ProviderRejectedError,
+  type ProviderRequest,
+  ProviderUnavailableError,
+} from '../../../src/application/ports/provider.port.js';
+import type { CreditReport, TaxFilings, Transaction } from '../../../src/domain/report/provider-data.js';
+import {
+  type RunningProviderSimulator,
+  simulatorProviderUrls,
+  startProviderSimulator,
+} from '../../../src/infrastructure/provider-simulator/provider-simulator.js';
+import { BankTransactionsProvider } from '../../../src/infrastructure/providers/bank-transactions.provider.js';
+import { CreditBureauProvider } from '../../../src/infrastructure/providers/credit-bureau.provider.js';
+import type { ProviderUrls } from '../../../src/infrastructure/providers/provider-options.js';
+import { TaxAuthorityProvider } from '../../../src/infrastructure/providers/tax-authority.provider.js';
+
+const TRANSACTIONS = 20_000;
+const LATENCY_MS = 120;
+const period = { from: '2024-01-01', to: '2024-12-31' };
+const request = (taxId: string): ProviderRequest => ({ subject: { taxId }, period });
+
+let sim: RunningProviderSimulator;
+let urls: ProviderUrls;
+beforeAll(async () => {
+  sim = await startProviderSimulator({ port: 0, transactions: TRANSACTIONS, latencyMs: LATENCY_MS, seed: 7 });
+  urls = simulatorProviderUrls(sim.url);
+});
+afterAll(() => sim.close());
+
+/** What the saga does, compressed: retry transient errors (briefly here), wait while processing. */
+const retrying = async <T>(
+  call: () => Promise<T>,
+  transient: { count: number } = { count: 0 },
+): Promise<T> => {
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof ProviderUnavailableError)) throw error;
+      transient.count++;
+      await sleep(5);
+    }
+  }
+};
+const runJob = async (adapter: ProviderAdapter, taxId: string, transient = { count: 0 }) => {
+  const { jobId } = await retrying(() => adapter.submit(request(taxId)), transient);
+  for (;;) {
+    const state = await retrying(() => adapter.poll(jobId), transient);
+    if (state.status !== 'processing') return { jobId, state };
+    expect(state.retryAfterMs).toBeLessThanOrEqual(LATENCY_MS);
+    await sleep(Math.min(state.retryAfterMs ?? 20, 50));
+  }
+};
+const readLines = async (stream: Readable): Promise<string[]> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  const lines = Buffer.concat(chunks).toString('utf8').split('\n');
+  expect(lines.pop()).toBe('');
+  return lines;
+};
+
+describe('the three adapters against the simulator', () => {
+  it('bank: submit → poll until done → stream exactly every transaction as NDJSON', async () => {
+    const bank = new BankTransactionsProvider(urls);
+    const { jobId, state } = await runJob(bank, 'ADAPT-1');
+    expect(state).toEqual({ status: 'done' });
+    const stream = await bank.openResult(jobId);
+    let rows = 0;
+    let pending = '';
+    let first: Transaction | undefined;
+    for await (const chunk of stream) {
+      const text = pending + (chunk as Buffer).toString('utf8');
+      const lines = text.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        const tx = JSON.parse(line) as Transaction;
+        first ??= tx;
+        rows++;
+      }
+    }
+    expect(pending).toBe('');
+    expect(rows).toBe(TRANSACTIONS);
+    expect(first).toMatchObject({ date: '2024-01-01', category: 'salary', currency: 'EUR' });
+  });
+
+  it('credit: the result is one NDJSON line holding the credit report', async () => {
+    const credit = new CreditBureauProvider(urls);
+    const { jobId, state } = await runJob(credit, 'ADAPT-1');
+    expect(state.status).toBe('done');
+    const lines = await readLines(await credit.openResult(jobId));
+    expect(lines).toHaveLength(1);
+    const report = JSON.parse(lines[0]) as CreditReport;
+    expect(report.score).toBeGreaterThanOrEqual(300);
+    expect(report.score).toBeLessThanOrEqual(850);
+  });
+
+  it('tax: the result is one NDJSON line holding the filings', async () => {
+    const tax = new TaxAuthorityProvider(urls);
+    const { jobId } = await runJob(tax, 'ADAPT-1');
+    const lines = await readLines(await tax.openResult(jobId));
+    expect(lines).toHaveLength(1);
+    expect((JSON.parse(lines[0]) as TaxFilings).filings.map((f) => f.year)).toEqual([2024]);
+  });
+
+  it('reports processing with the time left before the latency is over', async () => {
+    const tax = new TaxAuthorityProvider(urls);
+    const { jobId } = await tax.submit(request('ADAPT-2'));
+    const state = await tax.poll(jobId);
+    expect(state.status).toBe('processing');
+    expect(state.status === 'processing' && state.retryAfterMs).toBeGreaterThan(0);
+  });
+
+  it('fail-bank: the bank job ends failed with a code and message, the other providers succeed', async () => {
+    const { state } = await runJob(new BankTransactionsProvider(urls), 'fail-bank-7');
+    expect(state).toEqual({ status: 'failed', code: expect.any(String), message: expect.any(String) });
+    expect((await runJob(new CreditBureauProvider(urls), 'fail-bank-7')).state).toEqual({ status: 'done' });
+  });
+
+  it('flaky: some calls throw ProviderUnavailableError with retryAfterMs 1000, and a retrying client finishes', async () => {
+    const bank = new BankTransactionsProvider(urls);
+    const seen: ProviderUnavailableError[] = [];
+    const { jobId } = await retrying(() => bank.submit(request('flaky-adapt')));
+    for (let i = 0; i < 40; i++) {
+      await bank.poll(jobId).catch((error: unknown) => {
+        if (!(error instanceof ProviderUnavailableError)) throw error;
+        seen.push(error);
+      });
+    }
+    expect(seen.length).toBeGreaterThan(3);
+    for (const error of seen) {
+      expect(error.retryAfterMs).toBe(1000);
+      expect([429, 503]).toContain(error.status);
+      expect(error.provider).toBe('bank-transactions');
+    }
+    const transient = { count: 0 };
+    const { jobId: finished, state } = await runJob(bank, 'flaky-adapt-2', transient);
+    expect(state.status).toBe('done');
+    const lines = await retrying(async () => readLines(await bank.openResult(finished)), transient);
+    expect(lines).toHaveLength(TRANSACTIONS);
+  });
+
+  it('a refused request is a ProviderRejectedError, not worth retrying', async () => {
+    const bank = new BankTransactionsProvider(urls);
+    const invalid = await bank.submit(request('not valid!')).catch((e: unknown) => e);
+    expect(invalid).toBeInstanceOf(ProviderRejectedError);
+    expect(invalid).toMatchObject({ status: 400, provider: 'bank-transactions' });
+    const unknown = await bank.poll('no-such-job').catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(ProviderRejectedError);
+    expect(unknown).toMatchObject({ status: 404 });
+  });
+});
+
+describe('transport failures are transient', () => {
+  const listen = async (server: Server): Promise<string> => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const close = (server: Server) =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  const urlsFor = (base: string): ProviderUrls => ({
+    'bank-transactions': base,
+    'credit-bureau': base,
+    'tax-authority': base,
+  });
+
+  it('nobody listening', async () => {
+    const server = createServer();
+    const base = await listen(server);
+    await close(server);
+    const error = await new CreditBureauProvider(urlsFor(base)).poll('x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
+  });
+
+  it('no answer within the request timeout', async () => {
+    const server = createServer(() => undefined);
+    const base = await listen(server);
+    try {
+      const started = Date.now();
+      const error = await new TaxAuthorityProvider(urlsFor(base), { requestTimeoutMs: 200 })
+        .submit(request('T-1'))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      expect((error as Error).message).toMatch(/within 200 ms/);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a 503 with an HTTP-date Retry-After', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(503, { 'retry-after': new Date(Date.now() + 30_000).toUTCString() }).end();
+    });
+    const base = await listen(server);
+    try {
+      const error = (await new BankTransactionsProvider(urlsFor(base))
+        .poll('x')
+        .catch((e: unknown) => e)) as ProviderUnavailableError;
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      expect(error.retryAfterMs).toBeGreaterThan(28_000);
+      expect(error.retryAfterMs).toBeLessThanOrEqual(30_000);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a result stream cut off half-way errors with ProviderUnavailableError', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('{"id":"1"}\n{"id":"2"}\n{"id"');
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    const base = await listen(server);
+    try {
+      const stream = await new BankTransactionsProvider(urlsFor(base)).openResult('x');
+      const error = await readLines(stream).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+    } finally {
+      await close(server);
+    }
+  });
+});
