@@ -1,0 +1,105 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../../../src/infrastructure/config/app-config.js';
+
+const secrets = {
+  OPERATOR_TOKEN: 'operator-token-of-32-characters!',
+  JWT_SECRET: 'a-jwt-secret-that-is-at-least-32-characters-long',
+  MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+};
+
+describe('loadConfig', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'conflux-config-'));
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  const problemsOf = (env: NodeJS.ProcessEnv): string[] => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('stops in production without secrets, naming each missing variable, and generates nothing', () => {
+    const env = { NODE_ENV: 'production', DATA_DIR: dataDir };
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    const problems = problemsOf(env);
+    expect(problems).toEqual([
+      expect.stringMatching(/^OPERATOR_TOKEN: required in production/),
+      expect.stringMatching(/^JWT_SECRET: required in production/),
+      expect.stringMatching(/^MASTER_KEY: required in production/),
+    ]);
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  it('names only what is missing, together with any invalid variable', () => {
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      DATA_DIR: dataDir,
+      ...secrets,
+      JWT_SECRET: '',
+      PORT: 'x',
+    });
+    expect(problems.some((p) => p.startsWith('PORT:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('JWT_SECRET:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('OPERATOR_TOKEN:'))).toBe(false);
+  });
+
+  it('starts in production with the secrets given', () => {
+    const config = loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets });
+    expect(config.secrets.operatorToken).toBe(secrets.OPERATOR_TOKEN);
+    expect(config.secrets.masterKey).toHaveLength(32);
+    expect(config.operatorTokenGenerated).toBe(false);
+    expect(config.shutdownDelayMs).toBe(5000);
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  it('generates secrets into DATA_DIR in development, readable by the owner only, and reuses them', () => {
+    const first = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir });
+    expect(first.operatorTokenGenerated).toBe(true);
+    expect(readdirSync(dataDir).sort()).toEqual(['jwt-secret', 'master-key', 'operator-token']);
+    expect(statSync(join(dataDir, 'master-key')).mode & 0o077).toBe(0);
+    expect(readFileSync(join(dataDir, 'operator-token'), 'utf8').trim()).toBe(first.secrets.operatorToken);
+    expect(first.secrets.masterKey).toHaveLength(32);
+    expect(first.secrets.jwtSecret.length).toBeGreaterThanOrEqual(32);
+
+    const second = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir });
+    expect(second.secrets).toEqual(first.secrets);
+  });
+
+  it('explains invalid values by variable', () => {
+    const problems = problemsOf({
+      DATA_DIR: dataDir,
+      MASTER_KEY: 'too-short',
+      DATABASE_URL: 'mysql://x',
+      EVENT_STORE: 'eventstoredb',
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^MASTER_KEY: must be 32 bytes in base64/),
+        expect.stringMatching(/^DATABASE_URL:/),
+      ]),
+    );
+    expect(problemsOf({ DATA_DIR: dataDir, EVENT_STORE: 'eventstoredb' })).toEqual([
+      'EVENTSTORE_URL: required when EVENT_STORE=eventstoredb',
+    ]);
+  });
+
+  it('reads the documented defaults', () => {
+    const config = loadConfig({ DATA_DIR: dataDir });
+    expect(config).toMatchObject({
+      port: 3000,
+      eventStore: 'postgres',
+      storage: 'local',
+      downloadUrlTtlSeconds: 900,
+      databaseUrl: undefined,
+      shutdownDelayMs: 0,
+    });
+  });
+});
