@@ -9,6 +9,7 @@ import { TenancyModule } from './infrastructure/tenancy/tenancy.module.js';
 import { AuthModule } from './interfaces/http/auth/auth.module.js';
 import { HealthModule } from './interfaces/http/health/health.module.js';
 import { ProblemFilter } from './interfaces/http/problem/problem.filter.js';
+import { ReportModule } from './interfaces/http/report/report.module.js';
 import { TenantModule } from './interfaces/http/tenant/tenant.module.js';
 
 /** The whole application; `createApp` (src/app.ts) builds it from a validated config. */
@@ -25,6 +26,7 @@ export class AppModule {
         AuthModule,
         TenantModule,
         HealthModule,
+        ReportModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import {
+  type ProcessOptions,
+  defaultProcessOptions,
+} from '../../application/report/process/process-options.js';
 
 /**
  * The one configuration of Conflux, read from the environment once at start-up and validated.
@@ -49,6 +53,11 @@ const envSchema = z.object({
   TENANT_ORM_IDLE_MS: int(10 * 60_000, 1000),
   /** Time between readiness turning 503 and the server closing, so load balancers stop routing first. */
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).optional(),
+  PROVIDER_DEADLINE_MS: int(15 * 60_000, 1000),
+  POLL_BACKOFF_BASE_MS: int(250, 10),
+  POLL_BACKOFF_CAP_MS: int(30_000, 100),
+  WORK_LEASE_MS: int(10_000, 500),
+  WORKER_CONCURRENCY: int(16, 1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -75,6 +84,8 @@ export type AppConfig = Readonly<{
   simulator: Readonly<{ port: number; transactions: number; latencyMs: number; seed: number }>;
   tenantOrmIdleMs: number;
   shutdownDelayMs: number;
+  /** The report process manager's tunables. */
+  process: ProcessOptions;
   logLevel: string;
 }>;
 
@@ -157,6 +168,14 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
     },
     tenantOrmIdleMs: e.TENANT_ORM_IDLE_MS,
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS ?? (e.NODE_ENV === 'production' ? 5000 : 0),
+    process: {
+      ...defaultProcessOptions,
+      providerDeadlineMs: e.PROVIDER_DEADLINE_MS,
+      backoffBaseMs: e.POLL_BACKOFF_BASE_MS,
+      backoffCapMs: e.POLL_BACKOFF_CAP_MS,
+      leaseMs: e.WORK_LEASE_MS,
+      concurrency: e.WORKER_CONCURRENCY,
+    },
     logLevel: e.LOG_LEVEL,
   };
 };

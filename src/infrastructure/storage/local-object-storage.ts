@@ -21,7 +21,7 @@ export type LocalObjectStorageOptions = Readonly<{
   /** HMAC key of signed download URLs; at least 32 random bytes. */
   secret: Buffer;
   /** Where clients reach Conflux, e.g. `http://localhost:3000`: signed URLs point at its download route. */
-  publicBaseUrl: string;
+  publicBaseUrl: string | (() => string);
   now?: () => Date;
   /**
    * fsync each object before it is renamed into place, so a power loss cannot leave an empty file under
@@ -165,7 +165,9 @@ export class LocalObjectStorage implements ObjectStorage {
       type: contentType,
       sig: this.sign(key, expires, fileName, contentType),
     });
-    const base = this.options.publicBaseUrl.replace(/\/+$/, '');
+    const { publicBaseUrl } = this.options;
+    // A function when the port is known only once the server listens (PORT=0 in tests).
+    const base = (typeof publicBaseUrl === 'function' ? publicBaseUrl() : publicBaseUrl).replace(/\/+$/, '');
     return { url: `${base}${DOWNLOAD_PATH}?${query.toString()}`, expiresAt: new Date(expires * 1000) };
   }
 

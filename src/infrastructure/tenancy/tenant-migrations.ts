@@ -24,4 +24,32 @@ export const tenantMigrations: readonly TenantMigration[] = [
        )`,
     ],
   },
+  {
+    name: '0002_reports_read_model',
+    up: [
+      `CREATE TABLE reports (
+         id text PRIMARY KEY,
+         requested_by text NOT NULL,
+         status text NOT NULL,
+         version integer NOT NULL,
+         state jsonb NOT NULL,
+         created_at timestamptz NOT NULL,
+         updated_at timestamptz NOT NULL
+       )`,
+      `CREATE INDEX reports_newest_first ON reports (created_at DESC, id DESC)`,
+      `CREATE INDEX reports_by_requester ON reports (requested_by, created_at DESC, id DESC)`,
+      `CREATE TABLE projection_checkpoints (
+         name text PRIMARY KEY,
+         checkpoint text NOT NULL,
+         updated_at timestamptz NOT NULL
+       )`,
+      `CREATE TABLE idempotency_keys (
+         id text PRIMARY KEY,
+         request_hash text NOT NULL,
+         report_id text NOT NULL,
+         created_at timestamptz NOT NULL,
+         completed_at timestamptz NULL
+       )`,
+    ],
+  },
 ];
