@@ -263,9 +263,14 @@ class ChangeListener {
 }
 
 /**
- * The event store on PostgreSQL ≥ 13. Appends are one statement each (stream revision check, event rows
- * and notification together), so they need no explicit transaction; the log is read in commit order with
- * the (transaction_id, position) technique. The store owns its pool: `close()` ends it.
+ * The event store on PostgreSQL ≥ 13. Appends are one statement each (stream revision check and event
+ * rows together), so they need no explicit transaction; the log is read in commit order with the
+ * (transaction_id, position) technique. The store owns its pool: `close()` ends it.
+ *
+ * Notifications are only wake-ups (subscribers poll as well), so `appendToStream` sends them after its
+ * commit, coalesced, rather than inside the append: a transaction that has called NOTIFY holds a
+ * cluster-wide lock through its commit's WAL flush, which serialised concurrent appends (a third of the
+ * throughput with 16 writers). `appendWithin` cannot see its caller's commit, so it notifies inside it.
  */
 export class PostgresEventStore implements EventStore {
   private readonly pollIntervalMs: number;
@@ -274,6 +279,8 @@ export class PostgresEventStore implements EventStore {
   private readonly channel: string;
   private readonly listener: ChangeListener;
   private readonly closing = new AbortController();
+  private notifying = false;
+  private notifyAgain = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -288,11 +295,11 @@ export class PostgresEventStore implements EventStore {
     this.listener = new ChangeListener(pool.options, this.channel, options.listenRetryMs ?? 1000);
     const idleTimeout = options.idleInTransactionSessionTimeoutMs ?? 60_000;
     assertCount(idleTimeout, 'idleInTransactionSessionTimeoutMs');
-    // Queued on the new client before the pool hands it out, so it precedes every query of ours. A failure
-    // means the connection is unusable, and the query that follows reports it.
-    pool.on('connect', (client) => {
-      client.query(`SET idle_in_transaction_session_timeout = ${idleTimeout}`).catch(() => undefined);
-    });
+    // A startup parameter of every connection the pool opens from now on: no extra round trip, no query
+    // racing the first one on a new client.
+    pool.options.options = [pool.options.options, `-c idle_in_transaction_session_timeout=${idleTimeout}`]
+      .filter(Boolean)
+      .join(' ');
   }
 
   /** A store with its own pool on `url`, migrated unless `migrate: false`. */
@@ -348,7 +355,7 @@ export class PostgresEventStore implements EventStore {
     events: readonly NewEvent[],
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
-    return this.append(this.pool, streamName, events, options.expectedRevision ?? 'any');
+    return this.append(this.pool, streamName, events, options.expectedRevision ?? 'any', false);
   }
 
   /**
@@ -361,7 +368,7 @@ export class PostgresEventStore implements EventStore {
     events: readonly NewEvent[],
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
-    return this.append(client, streamName, events, options.expectedRevision ?? 'any');
+    return this.append(client, streamName, events, options.expectedRevision ?? 'any', true);
   }
 
   async readStream(streamName: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -426,6 +433,7 @@ export class PostgresEventStore implements EventStore {
     streamName: string,
     events: readonly NewEvent[],
     expected: ExpectedRevision,
+    notifyOnCommit: boolean,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new RangeError(`Append to ${streamName}: no events`);
     if (typeof expected === 'number') assertCount(expected, 'expectedRevision');
@@ -441,7 +449,8 @@ export class PostgresEventStore implements EventStore {
         metadata: event.metadata,
       })),
     );
-    const notify = this.notify ? `, (SELECT pg_notify('${this.channel}', '')) AS notified` : '';
+    const notify =
+      this.notify && notifyOnCommit ? `, (SELECT pg_notify('${this.channel}', '')) AS notified` : '';
     const sql = `
       WITH stream AS (${claim}),
       appended AS (
@@ -470,7 +479,32 @@ export class PostgresEventStore implements EventStore {
     const last = rows[0];
     if (!last)
       throw new WrongExpectedVersionError(streamName, expected, await this.currentRevision(db, streamName));
+    if (this.notify && !notifyOnCommit) this.announce();
     return { nextExpectedRevision: Number(last.revision), checkpoint: encodeCheckpoint(last) };
+  }
+
+  /**
+   * Sends one notification after the commit of every append, but never more than one at a time: appends
+   * that commit while one is in flight share the next.
+   */
+  private announce(): void {
+    if (this.closing.signal.aborted) return;
+    if (this.notifying) {
+      this.notifyAgain = true;
+      return;
+    }
+    this.notifying = true;
+    void this.pool
+      .query('SELECT pg_notify($1, $2)', [this.channel, ''])
+      // A lost wake-up only delays subscribers until their next poll.
+      .catch(() => undefined)
+      .finally(() => {
+        this.notifying = false;
+        if (this.notifyAgain) {
+          this.notifyAgain = false;
+          this.announce();
+        }
+      });
   }
 
   /**
