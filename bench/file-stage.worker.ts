@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { generateReportFiles } from '../src/application/report/generate-report-files.js';
+import { LocalObjectStorage } from '../src/infrastructure/storage/local-object-storage.js';
+import { withPeakRss } from './support.js';
+
+/**
+ * One measured run of the file stage in a fresh process (spawned by file-stage.bench.ts), so that the
+ * peak RSS is this run's alone. Argument: JSON `{ rootDir, bankKey, creditKey, taxKey }`. Prints one
+ * JSON line: rows, seconds, rows/s, CPU seconds, peak RSS sampled during the stage, and the process' max RSS.
+ */
+type WorkerArgs = { rootDir: string; bankKey: string; creditKey: string; taxKey: string; reportId: string };
+
+const args = JSON.parse(process.argv[2] ?? '{}') as WorkerArgs;
+const storage = new LocalObjectStorage({
+  rootDir: args.rootDir,
+  secret: randomBytes(32),
+  publicBaseUrl: 'http://localhost',
+});
+const baselineRssMb = Math.round((process.memoryUsage.rss() / 1024 / 1024) * 10) / 10;
+const started = process.hrtime.bigint();
+const cpuBefore = process.cpuUsage();
+const { result, peakRssMb } = await withPeakRss(() =>
+  generateReportFiles({
+    storage,
+    tenantId: 'bench',
+    reportId: args.reportId,
+    subject: { taxId: 'BENCH-1' },
+    period: { from: '2024-01-01', to: '2024-12-31' },
+    inputs: { bankKey: args.bankKey, creditKey: args.creditKey, taxKey: args.taxKey },
+    generatedAt: new Date().toISOString(),
+  }),
+);
+const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+// CPU time (all threads) beside wall time: on a shared machine the wall-clock rate swings with others'
+// load, while CPU per row shows whether the stage itself got slower.
+const cpu = process.cpuUsage(cpuBefore);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+const csv = result.find((f) => f.name === 'transactions.csv')!;
+console.log(
+  JSON.stringify({
+    rows: csv.rows,
+    csvBytes: csv.bytes,
+    seconds,
+    rowsPerSecond: Math.round(csv.rows! / seconds),
+    cpuSeconds,
+    rowsPerCpuSecond: Math.round(csv.rows! / cpuSeconds),
+    peakRssMb,
+    baselineRssMb,
+    maxRssMb: Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10,
+  }),
+);
