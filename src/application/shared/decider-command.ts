@@ -37,7 +37,7 @@ export const executeDecider = async <State, Command, Event extends PlainEvent>(
       await store.appendToStream(
         streamName,
         events.map((e) => ({ type: e.type, data: e.data, metadata })),
-        { expectedRevision: recorded.length === 0 ? 'no_stream' : recorded[recorded.length - 1]!.revision },
+        { expectedRevision: recorded.length === 0 ? 'no_stream' : recorded[recorded.length - 1].revision },
       );
       return { events, state: events.reduce(decider.evolve, state) };
     } catch (error) {

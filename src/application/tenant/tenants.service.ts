@@ -1,7 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { EventBus } from '@nestjs/cqrs';
 import { TenantNotFound } from '../../domain/tenant/tenant.errors.js';
 import { TENANT_DIRECTORY, type Tenant, type TenantDirectory } from '../ports/tenant-directory.port.js';
 import { UsersService } from '../user/users.service.js';
+import { TenantProvisioned } from './tenant-provisioned.event.js';
 
 export type CreateTenant = Readonly<{
   id: string;
@@ -16,11 +18,12 @@ export class TenantsService {
   constructor(
     @Inject(TENANT_DIRECTORY) private readonly directory: TenantDirectory,
     private readonly users: UsersService,
+    private readonly events: EventBus,
   ) {}
 
   /** The tenant, its database and its first admin come into existence together, or not at all. */
-  create(input: CreateTenant): Promise<Tenant> {
-    return this.directory.provision(
+  async create(input: CreateTenant): Promise<Tenant> {
+    const tenant = await this.directory.provision(
       { id: input.id, name: input.name, selfSignup: input.selfSignup, databaseUrl: input.databaseUrl },
       async (em) => {
         await this.users.add(em, {
@@ -31,6 +34,8 @@ export class TenantsService {
         });
       },
     );
+    this.events.publish(new TenantProvisioned(tenant.id));
+    return tenant;
   }
 
   list(): Promise<Tenant[]> {

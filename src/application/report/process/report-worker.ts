@@ -127,7 +127,7 @@ export class ReportWorker implements OnApplicationBootstrap, OnApplicationShutdo
 
   private execute(item: WorkItem): Promise<void> {
     if (item.step === 'generation') return this.generate(item);
-    if (!isProviderName(item.step)) throw new Error(`unknown step ${item.step}`);
+    if (!isProviderName(item.step)) throw new Error(`unknown step ${String(item.step)}`);
     if (Date.now() > item.deadlineAt.getTime()) {
       return this.failProvider(
         item,

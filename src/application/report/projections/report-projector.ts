@@ -1,3 +1,5 @@
+import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
+import { TenantProvisioned } from '../../tenant/tenant-provisioned.event.js';
 import {
   Inject,
   Injectable,
@@ -57,5 +59,15 @@ export class ReportProjector implements OnApplicationBootstrap, OnApplicationShu
       this.logger,
     );
     this.running.set(tenantId, run);
+  }
+}
+
+/** A new tenant's reports are projected from its first event on. */
+@EventsHandler(TenantProvisioned)
+export class FollowProvisionedTenant implements IEventHandler<TenantProvisioned> {
+  constructor(private readonly projector: ReportProjector) {}
+
+  handle({ tenantId }: TenantProvisioned): void {
+    this.projector.follow(tenantId);
   }
 }

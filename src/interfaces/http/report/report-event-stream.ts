@@ -55,7 +55,7 @@ export class ReportEventStream implements OnApplicationShutdown {
       const name = reportStream(visible.tenantId, visible.id);
       const events = await this.store.readStream(name);
       let report = fold(reportDecider, events.map(upcast));
-      const last = events[events.length - 1]!;
+      const last = events[events.length - 1];
       const seen = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : -1;
       let done = seen >= last.revision && isFinal(report.status);
       if (!done && seen < last.revision) done = await send(report, last.revision);

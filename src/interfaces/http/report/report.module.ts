@@ -11,7 +11,10 @@ import { RequestNewReportHandler } from '../../../application/report/commands/re
 import { PROCESS_OPTIONS } from '../../../application/report/process/process-options.js';
 import { ReportWorker } from '../../../application/report/process/report-worker.js';
 import { ScheduledWorkSubscriber } from '../../../application/report/process/scheduled-work.subscriber.js';
-import { ReportProjector } from '../../../application/report/projections/report-projector.js';
+import {
+  FollowProvisionedTenant,
+  ReportProjector,
+} from '../../../application/report/projections/report-projector.js';
 import { ReportQueries } from '../../../application/report/queries/report.queries.js';
 import { APP_CONFIG, type AppConfig } from '../../../infrastructure/config/app-config.js';
 import {
@@ -80,6 +83,7 @@ const listeningPort = (host: HttpAdapterHost): number | undefined => {
     CancelReportRequestHandler,
     ReportQueries,
     ReportProjector,
+    FollowProvisionedTenant,
     ReportWorker,
     ScheduledWorkSubscriber,
     ReportEventStream,
