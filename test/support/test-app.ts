@@ -12,7 +12,6 @@ export type TestResponse = Readonly<{
   contentType: string | null;
   headers: Headers;
   text: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
   body: any;
 }>;
 
