@@ -136,6 +136,28 @@ const filterClauses = (filter: LogFilter | undefined, params: Params): string[] 
   return clauses;
 };
 
+// Inline parameters per event are cheaper to plan and parse than one JSON document, but a statement has at
+// most 65535 parameters, so larger batches travel as a single jsonb array.
+const MAX_INLINE_EVENTS = 100;
+
+/** A FROM item `e(id, type, data, metadata, ord)` with the events to append, in order. */
+const eventRows = (events: readonly NewEvent[], params: Params): string => {
+  const rows = events.map((event) => ({
+    id: event.id ?? randomUUID(),
+    type: event.type,
+    data: event.data ?? null,
+    metadata: event.metadata,
+  }));
+  if (rows.length > MAX_INLINE_EVENTS)
+    return `ROWS FROM (jsonb_to_recordset(${params.add(JSON.stringify(rows), 'jsonb')})
+              AS (id uuid, type text, data jsonb, metadata jsonb)) WITH ORDINALITY AS e(id, type, data, metadata, ord)`;
+  const values = rows.map(
+    (row, i) =>
+      `(${params.add(row.id, 'uuid')}, ${params.add(row.type, 'text')}, ${params.add(JSON.stringify(row.data), 'jsonb')}, ${params.add(JSON.stringify(row.metadata), 'jsonb')}, ${i + 1})`,
+  );
+  return `(VALUES ${values.join(', ')}) AS e(id, type, data, metadata, ord)`;
+};
+
 const isUniqueViolation = (error: unknown, constraints: readonly string[]): boolean =>
   error instanceof pg.DatabaseError &&
   error.code === '23505' &&
@@ -441,23 +463,15 @@ export class PostgresEventStore implements EventStore {
     const stream = params.add(streamName, 'text');
     const count = params.add(events.length, 'bigint');
     const claim = this.claimRevisions(expected, stream, count, params);
-    const payload = JSON.stringify(
-      events.map((event) => ({
-        id: event.id ?? randomUUID(),
-        type: event.type,
-        data: event.data ?? null,
-        metadata: event.metadata,
-      })),
-    );
     const notify =
       this.notify && notifyOnCommit ? `, (SELECT pg_notify('${this.channel}', '')) AS notified` : '';
     const sql = `
       WITH stream AS (${claim}),
       appended AS (
         INSERT INTO events (stream_name, revision, id, type, data, metadata, tenant_id, category)
-        SELECT ${stream}, stream.revision - ${count} + e.ord, (e.value->>'id')::uuid, e.value->>'type',
-               e.value->'data', e.value->'metadata', e.value->'metadata'->>'tenantId', ${params.add(categoryOf(streamName), 'text')}
-        FROM stream, jsonb_array_elements(${params.add(payload, 'jsonb')}) WITH ORDINALITY AS e(value, ord)
+        SELECT ${stream}, stream.revision - ${count} + e.ord, e.id, e.type, COALESCE(e.data, 'null'), e.metadata,
+               e.metadata->>'tenantId', ${params.add(categoryOf(streamName), 'text')}
+        FROM stream, ${eventRows(events, params)}
         ORDER BY e.ord
         RETURNING transaction_id, position, revision
       )

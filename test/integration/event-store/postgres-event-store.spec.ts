@@ -217,6 +217,26 @@ describe('PostgresEventStore on PostgreSQL', () => {
       }
     });
 
+    it('appends a batch too large for inline parameters in one piece, data intact', async () => {
+      const tenant = `t${uid()}`;
+      const streamName = `c-${tenant}.big`;
+      const batch = Array.from({ length: 250 }, (_, i) =>
+        event('Big', tenant, i % 3 === 0 ? null : i % 3 === 1 ? `text "${i}" \\ ü` : { i, nested: [i] }),
+      );
+
+      const result = await store.appendToStream(streamName, batch, { expectedRevision: 'no_stream' });
+      await expect(
+        store.appendToStream(streamName, batch, { expectedRevision: 'no_stream' }),
+      ).rejects.toThrow(WrongExpectedVersionError);
+      const read = await store.readStream(streamName);
+
+      expect(result.nextExpectedRevision).toBe(249);
+      expect(read.map((e) => e.revision)).toEqual(batch.map((_, i) => i));
+      expect(read.map((e) => e.data)).toEqual(batch.map((e) => e.data));
+      expect(read.every((e) => e.metadata.tenantId === tenant)).toBe(true);
+      expect(new Set(read.map((e) => e.checkpoint)).size).toBe(250);
+    });
+
     it('rejects a checkpoint it did not issue', async () => {
       await expect(store.readAll({ after: 'not-a-checkpoint' as never })).rejects.toThrow(TypeError);
     });
