@@ -268,6 +268,15 @@ export const eventStoreContract = (name: string, setup: () => Promise<EventStore
         });
       });
 
+      it('rejects an append of no events and creates no stream', async () => {
+        const { tenant, category } = names();
+        const streamName = `${category}-${tenant}.a`;
+        await expect(
+          store.appendToStream(streamName, [], { expectedRevision: 'no_stream' }),
+        ).rejects.toThrow();
+        await store.appendToStream(streamName, [newEvent('A', tenant)], { expectedRevision: 'no_stream' });
+      });
+
       it('reads an empty array from a stream that does not exist', async () => {
         const { tenant, category } = names();
         expect(await store.readStream(`${category}-${tenant}.missing`)).toEqual([]);
@@ -407,7 +416,11 @@ export const eventStoreContract = (name: string, setup: () => Promise<EventStore
         await append(`${catB}-${t1}.s2`, t1, ['Alpha']);
         await append(`${catA}-${t2}.s3`, t2, ['Beta']);
         await append(`${catB}-${t2}.s4-with-dashes`, t2, ['Alpha', 'Beta']);
+        // No `-`, so no category, though the name equals one.
+        const t3 = names().tenant;
+        await append(catA, t3, ['Alpha']);
         const both = { categories: [catA, catB] };
+        await readUntil(store, { tenantId: t3 }, 1);
         await readUntil(store, both, 6);
         const read = async (filter: LogFilter) =>
           (await store.readAll({ filter })).map((e) => `${e.streamName}/${e.type}`);

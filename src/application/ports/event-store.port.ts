@@ -44,7 +44,12 @@ export type RecordedEvent<Type extends string = string, Data = unknown> = Readon
   createdAt: Date;
 }>;
 
-export type AppendResult = Readonly<{ nextExpectedRevision: number; checkpoint: Checkpoint }>;
+export type AppendResult = Readonly<{
+  /** Revision of the last event appended: the expected revision of the next append. */
+  nextExpectedRevision: number;
+  /** Position of the last event appended: a read or subscription after it returns none of this append. */
+  checkpoint: Checkpoint;
+}>;
 
 export type ReadStreamOptions = Readonly<{
   direction?: 'forwards' | 'backwards';
@@ -77,6 +82,10 @@ export type SubscribeOptions = Readonly<{
 }>;
 
 export interface EventStore {
+  /**
+   * Appends `events` (at least one) atomically; rejects with WrongExpectedVersionError, having written
+   * nothing, when the expected revision (default `any`) does not hold.
+   */
   appendToStream(
     streamName: string,
     events: readonly NewEvent[],
@@ -109,8 +118,11 @@ export class WrongExpectedVersionError extends Error {
   }
 }
 
-/** `report-acme.123` → `report`. */
-export const categoryOf = (streamName: string): string => streamName.slice(0, streamName.indexOf('-'));
+/** `report-acme.123` → `report`; a name without `-` has no category (`''`), as in EventStoreDB. */
+export const categoryOf = (streamName: string): string => {
+  const dash = streamName.indexOf('-');
+  return dash < 0 ? '' : streamName.slice(0, dash);
+};
 
 export const streamNameFor = (category: string, tenantId: string, id: string): string =>
   `${category}-${tenantId}.${id}`;
