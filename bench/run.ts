@@ -15,9 +15,16 @@ const db = await benchDatabase();
 const tmpDir = await mkdtemp(join(tmpdir(), 'conflux-bench-'));
 const client = new pg.Client({ connectionString: db.url });
 await client.connect();
-const postgresVersion = ((await client.query('SHOW server_version')).rows[0] as { server_version: string }).server_version;
+const postgresVersion = ((await client.query('SHOW server_version')).rows[0] as { server_version: string })
+  .server_version;
 await client.end();
-const machine = { node: process.version, postgres: postgresVersion, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30) };
+const machine = {
+  node: process.version,
+  postgres: postgresVersion,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  memGb: Math.round(totalmem() / 2 ** 30),
+};
 
 try {
   for (const file of (await readdir(here)).filter((f) => f.endsWith('.bench.js')).sort()) {

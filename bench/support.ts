@@ -34,5 +34,5 @@ export const withPeakRss = async <T>(work: () => Promise<T>): Promise<{ result: 
 export const median = (values: number[]): number => {
   const s = [...values].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };

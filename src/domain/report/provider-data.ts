@@ -5,7 +5,8 @@
 export const PROVIDER_NAMES = ['bank-transactions', 'credit-bureau', 'tax-authority'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
-export const isProviderName = (value: string): value is ProviderName => (PROVIDER_NAMES as readonly string[]).includes(value);
+export const isProviderName = (value: string): value is ProviderName =>
+  (PROVIDER_NAMES as readonly string[]).includes(value);
 
 /** One bank transaction. `amount` is signed in the account currency: positive = money in. */
 export type Transaction = Readonly<{

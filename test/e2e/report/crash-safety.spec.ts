@@ -158,14 +158,20 @@ describe('crash safety (SIGKILL, e2e)', () => {
       admin: { username: 'root', password: 'root-password-1' },
     });
     expect(created.status).toBe(201);
-    const login = await api('POST', '/v1/auth/login', { tenantId, username: 'root', password: 'root-password-1' });
+    const login = await api('POST', '/v1/auth/login', {
+      tenantId,
+      username: 'root',
+      password: 'root-password-1',
+    });
     token = login.body.accessToken as string;
   }, 60_000);
 
   afterAll(async () => {
     if (conflux) await kill();
     await simulator?.close();
-    await query(clusterUrl(), `DROP DATABASE IF EXISTS "conflux_tenant_${tenantId}" WITH (FORCE)`).catch(() => undefined);
+    await query(clusterUrl(), `DROP DATABASE IF EXISTS "conflux_tenant_${tenantId}" WITH (FORCE)`).catch(
+      () => undefined,
+    );
     await control?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
@@ -186,7 +192,9 @@ describe('crash safety (SIGKILL, e2e)', () => {
     const ids = await requestReports('generating');
     const inGeneration = async () => {
       const rows = await events(`AND type IN ('ReportGenerationStarted', 'ReportReady')`);
-      const started = rows.filter((e) => e.type === 'ReportGenerationStarted' && ids.some((id) => e.stream_name.endsWith(id)));
+      const started = rows.filter(
+        (e) => e.type === 'ReportGenerationStarted' && ids.some((id) => e.stream_name.endsWith(id)),
+      );
       const ready = new Set(rows.filter((e) => e.type === 'ReportReady').map((e) => e.stream_name));
       return started.filter((e) => !ready.has(e.stream_name)).length;
     };

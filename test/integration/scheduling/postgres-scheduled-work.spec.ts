@@ -129,9 +129,9 @@ describe('PostgresScheduledWork', () => {
       { op: 'upsert', item: item('credit-bureau', new Date(Date.now() - 1000)) },
     ]);
     const [claimed] = await work.claimDue('w', 10, 60_000);
-    await work.retryLater('someone-else', claimed!, new Date(Date.now() - 1));
+    await work.retryLater('someone-else', claimed, new Date(Date.now() - 1));
     expect(await work.claimDue('x', 10, 60_000)).toEqual([]);
-    await work.retryLater('w', claimed!, new Date(Date.now() - 1));
+    await work.retryLater('w', claimed, new Date(Date.now() - 1));
     const [again] = await work.claimDue('x', 10, 60_000);
     expect(again?.retries).toBe(1);
     expect(await work.nextDueAt()).not.toBeNull();
