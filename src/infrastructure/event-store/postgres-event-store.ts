@@ -17,11 +17,14 @@ import {
 } from '../../application/ports/event-store.port.js';
 
 export type PostgresEventStoreOptions = Readonly<{
-  /** Fallback poll of idle subscriptions, for notifications lost across a LISTEN reconnect. Default 500. */
+  /**
+   * Poll of idle subscriptions, the fallback for notifications lost across a LISTEN reconnect and for
+   * events held back by another transaction that was still open when they were notified. Default 500.
+   */
   pollIntervalMs?: number;
   /** Page size of subscription reads when the subscriber gives none. Default 500. */
   batchSize?: number;
-  /** `pg_notify` on every append so subscribers wake at once. Default true. */
+  /** `pg_notify` after appends (coalesced) so subscribers in every process wake at once. Default true. */
   notify?: boolean;
   /** LISTEN/NOTIFY channel. Default `conflux_events`. */
   channel?: string;
@@ -304,6 +307,7 @@ export class PostgresEventStore implements EventStore {
   private notifying = false;
   private notifyAgain = false;
 
+  /** Takes over `pool`: connections it opens from now on get the session settings, and `close()` ends it. */
   constructor(
     private readonly pool: pg.Pool,
     options: PostgresEventStoreOptions = {},
