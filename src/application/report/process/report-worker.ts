@@ -5,7 +5,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { isProviderName, type ProviderName } from '../../../domain/report/provider-data.js';
@@ -35,7 +35,7 @@ import { PROCESS_OPTIONS, backoffDelay, type ProcessOptions } from './process-op
  * repeats no-ops.
  */
 @Injectable()
-export class ReportWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ReportWorker.name);
   private readonly owner = `worker-${randomUUID()}`;
   private readonly running = new Map<string, WorkItem>();
@@ -58,7 +58,7 @@ export class ReportWorker implements OnApplicationBootstrap, OnApplicationShutdo
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(200, this.options.leaseMs / 3));
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.renewTimer);
     this.wake?.();

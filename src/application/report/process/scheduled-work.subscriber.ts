@@ -3,7 +3,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { upcast } from '../../../domain/report/report.events.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
@@ -18,7 +18,7 @@ const PROJECTION = 'scheduled-work';
 
 /** The process manager's subscription: turns report events into due work rows, with its checkpoint. */
 @Injectable()
-export class ScheduledWorkSubscriber implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ScheduledWorkSubscriber.name);
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
@@ -51,7 +51,7 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, OnApplic
     );
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     this.abort.abort();
     await this.running;
   }

@@ -5,7 +5,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { EVENT_STORE, type Checkpoint, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
@@ -23,7 +23,7 @@ import {
  * by tenant, whose checkpoint lives in that tenant's database next to the rows it describes.
  */
 @Injectable()
-export class ReportProjector implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ReportProjector implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ReportProjector.name);
   private readonly abort = new AbortController();
   private readonly running = new Map<string, Promise<void>>();
@@ -38,7 +38,7 @@ export class ReportProjector implements OnApplicationBootstrap, OnApplicationShu
     for (const tenant of await this.tenants.list()) if (tenant.status === 'active') this.follow(tenant.id);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     this.abort.abort();
     await Promise.all(this.running.values());
   }

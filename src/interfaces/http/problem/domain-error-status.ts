@@ -8,6 +8,8 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   report_not_found: 404,
   report_already_exists: 409,
   providers_not_done: 409,
+  report_not_generating: 409,
+  report_files_missing: 409,
   subject_forbidden: 403,
   subject_required: 400,
   file_not_found: 404,

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
 import type { ReportResource } from '../../../application/report/report-resource.js';
@@ -14,7 +14,7 @@ import { REPORT_HTTP_OPTIONS, type ReportHttpOptions } from './report-http.optio
  * global log right after the last event it read, so no event falls between reading and subscribing.
  */
 @Injectable()
-export class ReportEventStream implements OnApplicationShutdown {
+export class ReportEventStream implements BeforeApplicationShutdown {
   private readonly open = new Set<AbortController>();
 
   constructor(
@@ -22,7 +22,7 @@ export class ReportEventStream implements OnApplicationShutdown {
     @Inject(REPORT_HTTP_OPTIONS) private readonly options: ReportHttpOptions,
   ) {}
 
-  onApplicationShutdown(): void {
+  beforeApplicationShutdown(): void {
     for (const stream of this.open) stream.abort();
   }
 
