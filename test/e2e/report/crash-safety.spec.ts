@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { freePort } from '../../../src/infrastructure/postgres/embedded-postgres.js';
 import {
   type RunningProviderSimulator,
@@ -11,6 +10,7 @@ import {
   startProviderSimulator,
 } from '../../../src/infrastructure/provider-simulator/provider-simulator.js';
 import { clusterUrl, createTestDatabase } from '../../support/database.js';
+import { type NodeProcess, startNodeProcess } from '../../support/node-process.js';
 import { query } from '../../support/test-app.js';
 
 /**
@@ -19,11 +19,9 @@ import { query } from '../../support/test-app.js';
  * with complete files and no duplicated event. The simulator runs in this test process, so it survives
  * the kills like a real provider would.
  */
-const MAIN = resolve('dist/src/main.js');
+const MAIN = 'dist/src/main.js';
 const ROWS = 150_000;
 const REPORTS = 4;
-
-type Conflux = { child: ChildProcess; exited: Promise<number | null> };
 
 describe('crash safety (SIGKILL, e2e)', () => {
   let control: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -31,35 +29,16 @@ describe('crash safety (SIGKILL, e2e)', () => {
   let simulator: RunningProviderSimulator;
   let port: number;
   let env: NodeJS.ProcessEnv;
-  let conflux: Conflux | undefined;
+  let conflux: NodeProcess | undefined;
   const tenantId = `c${randomBytes(5).toString('hex')}`;
   const operatorToken = randomBytes(24).toString('base64url');
   let token = '';
   const base = () => `http://127.0.0.1:${port}`;
 
-  const start = async (): Promise<Conflux> => {
-    const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-    await new Promise<void>((ready, fail) => {
-      const timer = setTimeout(() => fail(new Error(`Conflux did not start:\n${output}`)), 30_000);
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Conflux listening')) {
-          clearTimeout(timer);
-          ready();
-        }
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      void exited.then((code) => fail(new Error(`Conflux exited with ${code}:\n${output}`)));
-    });
-    return { child, exited };
-  };
+  const start = () => startNodeProcess(MAIN, env, 'Conflux listening');
 
   const kill = async () => {
-    conflux!.child.kill('SIGKILL');
-    await conflux!.exited;
+    await conflux!.kill();
     conflux = undefined;
   };
 

@@ -1,0 +1,51 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+/** A compiled entry point of this project running in a child process (crash tests, end-to-end bench). */
+export type NodeProcess = Readonly<{
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  output: () => string;
+  /** SIGKILL by default: no graceful stop, as in a crash. */
+  kill: (signal?: NodeJS.Signals) => Promise<void>;
+}>;
+
+/** Starts `node <script>` (relative to the project root) and resolves once it printed `ready`. */
+export const startNodeProcess = async (
+  script: string,
+  env: NodeJS.ProcessEnv,
+  ready: string | RegExp,
+  timeoutMs = 30_000,
+): Promise<NodeProcess> => {
+  const child = spawn(process.execPath, [resolve(script)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  await new Promise<void>((started, fail) => {
+    const timer = setTimeout(
+      () => fail(new Error(`${script} did not start in ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (typeof ready === 'string' ? output.includes(ready) : ready.test(output)) {
+        clearTimeout(timer);
+        started();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      fail(new Error(`${script} exited with ${code}:\n${output}`));
+    });
+  });
+  return {
+    child,
+    exited,
+    output: () => output,
+    kill: async (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+};
