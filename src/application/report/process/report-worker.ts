@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Transform, type TransformCallback, type Readable } from 'node:stream';
+import { pipeline, Transform, type TransformCallback, type Readable } from 'node:stream';
 import {
   Inject,
   Injectable,
@@ -206,9 +206,11 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   /** Claim check: the raw result goes to object storage as it arrives; the event records key, rows and hash. */
   private async storeResult(item: WorkItem, provider: ProviderName, body: Readable) {
     const lines = new LineCounter();
+    // pipeline, not pipe: a provider connection cut mid-stream must fail the put (and the step), not hang it.
+    pipeline(body, lines, () => undefined);
     const stored = await this.storage.put(
       `tenants/${item.tenantId}/reports/${item.reportId}/raw/${provider}.ndjson`,
-      body.pipe(lines),
+      lines,
       { contentType: 'application/x-ndjson' },
     );
     return { key: stored.key, rows: lines.count, bytes: stored.bytes, sha256: stored.sha256 };

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
 import type { ReportResource } from '../../../application/report/report-resource.js';
 import { REPORT_CATEGORY, reportStream } from '../../../application/report/report-stream.js';
@@ -29,13 +29,13 @@ export class ReportEventStream implements BeforeApplicationShutdown {
   async stream(
     visible: Report,
     lastEventId: string | undefined,
-    req: Request,
     res: Response,
     present: (report: Report) => Promise<ReportResource>,
   ): Promise<void> {
     const abort = new AbortController();
     this.open.add(abort);
-    req.on('close', () => abort.abort());
+    // The response's close is the client going away (or our end): either way the subscription stops.
+    res.on('close', () => abort.abort());
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',

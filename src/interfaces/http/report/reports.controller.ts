@@ -149,7 +149,7 @@ export class ReportsController {
     const lastEventId =
       req.header('last-event-id') ??
       (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
-    await this.events.stream(report, lastEventId, req, res, (r) => this.resource(r));
+    await this.events.stream(report, lastEventId, res, (r) => this.resource(r));
   }
 
   private async resource(report: Report, res?: Response): Promise<ReportResource> {
