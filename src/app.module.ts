@@ -5,6 +5,7 @@ import type { Logger } from './application/ports/logger.port.js';
 import type { AppConfig } from './infrastructure/config/app-config.js';
 import { ConfigModule } from './infrastructure/config/config.module.js';
 import { EventStoreModule } from './infrastructure/event-store/event-store.module.js';
+import { StorageModule } from './infrastructure/storage/storage.module.js';
 import { TenancyModule } from './infrastructure/tenancy/tenancy.module.js';
 import { AuthModule } from './interfaces/http/auth/auth.module.js';
 import { HealthModule } from './interfaces/http/health/health.module.js';
@@ -23,6 +24,7 @@ export class AppModule {
         CqrsModule.forRoot(),
         EventStoreModule,
         TenancyModule,
+        StorageModule,
         AuthModule,
         TenantModule,
         HealthModule,

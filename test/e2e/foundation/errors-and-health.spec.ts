@@ -41,7 +41,7 @@ describe('errors and health (e2e)', () => {
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({
       status: 'ok',
-      details: { database: { status: 'up' }, eventStore: { status: 'up' } },
+      details: { database: { status: 'up' }, eventStore: { status: 'up' }, objectStorage: { status: 'up' } },
     });
   });
 

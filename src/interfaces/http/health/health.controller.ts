@@ -3,6 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
 import { LOGGER, type Logger } from '../../../application/ports/logger.port.js';
+import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
 import { redactSecrets } from '../../../infrastructure/logging/pino-logger.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../../../infrastructure/tenancy/control-database.js';
 import { Public } from '../auth/public.decorator.js';
@@ -10,12 +11,14 @@ import { ProblemException } from '../problem/problem-details.js';
 import { DrainingState } from './draining-state.js';
 
 const CHECK_TIMEOUT_MS = 3000;
+/** A key that never exists: a HEAD of it is a cheap round trip to the storage. */
+const READINESS_PROBE_KEY = 'health/readiness-probe';
 
 type CheckDetails = Record<string, { status: string; message?: unknown }>;
 
 /**
  * Kubernetes-style probes. Liveness looks at the process only; readiness at what a request needs: the
- * control database and the event store (never the external providers: their outages show on reports).
+ * control database, the event store and object storage (never the external providers: their outages show on reports).
  */
 @ApiTags('health')
 @Public()
@@ -26,6 +29,7 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     @Inject(CONTROL_DATABASE) private readonly control: ControlDatabase,
     @Inject(EVENT_STORE) private readonly events: EventStore,
+    @Inject(OBJECT_STORAGE) private readonly storage: ObjectStorage,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly draining: DrainingState,
   ) {}
@@ -52,6 +56,12 @@ export class HealthController {
           .check('eventStore')
           .attempt(async () => {
             await this.events.readAll({ maxCount: 1 });
+          })
+          .withTimeout(CHECK_TIMEOUT_MS),
+        this.indicators
+          .check('objectStorage')
+          .attempt(async () => {
+            await this.storage.head(READINESS_PROBE_KEY);
           })
           .withTimeout(CHECK_TIMEOUT_MS),
       ]);
