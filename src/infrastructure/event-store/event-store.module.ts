@@ -23,14 +23,7 @@ class EventStoreLifecycle implements OnApplicationShutdown {
         if (config.eventStore !== 'postgres')
           throw new Error(`EVENT_STORE=${config.eventStore} has no adapter yet; use EVENT_STORE=postgres`);
         if (!config.databaseUrl) throw new Error('DATABASE_URL is required by the PostgreSQL event store');
-        const store = await PostgresEventStore.create(config.databaseUrl, { migrate: false });
-        try {
-          await store.migrate();
-        } catch (error) {
-          await store.close();
-          throw error;
-        }
-        return store;
+        return PostgresEventStore.create(config.databaseUrl); // migrates; closes its pool if that fails
       },
     },
     EventStoreLifecycle,

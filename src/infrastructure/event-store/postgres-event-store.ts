@@ -15,6 +15,7 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
 } from '../../application/ports/event-store.port.js';
+import { migrateSchema } from '../postgres/transaction.js';
 
 export type PostgresEventStoreOptions = Readonly<{
   /**
@@ -62,8 +63,6 @@ type EventRow = {
 };
 
 const LISTENER_APPLICATION_NAME = 'conflux-event-store-listener';
-// Any fixed key works: it only has to be the same in every process that migrates this schema.
-const MIGRATION_LOCK_KEY = '4729310571';
 const STREAM_REVISION_CONSTRAINT = 'events_stream_name_revision_key';
 const STREAM_NAME_CONSTRAINT = 'streams_pkey';
 
@@ -350,22 +349,10 @@ export class PostgresEventStore implements EventStore {
 
   /** Creates the schema if missing. Safe to run from several processes at once. */
   async migrate(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      const { rows } = await client.query<{ server_version_num: string }>('SHOW server_version_num');
-      if (Number(rows[0].server_version_num) < 130000)
-        throw new Error('The PostgreSQL event store needs PostgreSQL 13 or later (xid8, pg_current_xact_id)');
-      await client.query('BEGIN');
-      // Concurrent CREATE … IF NOT EXISTS of the same table can still fail on the catalog's unique index.
-      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
-      await client.query(`SET LOCAL client_min_messages = warning; ${SCHEMA}`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    const { rows } = await this.pool.query<{ server_version_num: string }>('SHOW server_version_num');
+    if (Number(rows[0].server_version_num) < 130000)
+      throw new Error('The PostgreSQL event store needs PostgreSQL 13 or later (xid8, pg_current_xact_id)');
+    await migrateSchema(this.pool, 'conflux.event_store', SCHEMA);
   }
 
   /** Ends every subscription of this store, then the LISTEN connection and the pool. */

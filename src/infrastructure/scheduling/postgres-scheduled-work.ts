@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Checkpoint } from '../../application/ports/event-store.port.js';
 import type { ScheduledWork, WorkChange, WorkItem } from '../../application/ports/scheduled-work.port.js';
+import { inTransaction, migrateSchema } from '../postgres/transaction.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS scheduled_work (
@@ -57,27 +58,19 @@ const toItem = (r: Row): WorkItem => ({
 export class PostgresScheduledWork implements ScheduledWork {
   constructor(private readonly pool: pg.Pool) {}
 
-  async migrate(): Promise<void> {
-    await this.pool.query(SCHEMA);
+  migrate(): Promise<void> {
+    return migrateSchema(this.pool, 'conflux.scheduled_work', SCHEMA);
   }
 
-  async apply(projection: string, checkpoint: Checkpoint, changes: readonly WorkChange[]): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+  apply(projection: string, checkpoint: Checkpoint, changes: readonly WorkChange[]): Promise<void> {
+    return inTransaction(this.pool, async (client) => {
       for (const change of changes) await this.applyOne(client, change);
       await client.query(
         `INSERT INTO subscription_checkpoints (name, checkpoint) VALUES ($1, $2)
          ON CONFLICT (name) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
         [projection, checkpoint],
       );
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   private async applyOne(client: pg.PoolClient, change: WorkChange): Promise<void> {

@@ -14,6 +14,7 @@ import {
   TenantDatabaseUnusable,
 } from '../../domain/tenant/tenant.errors.js';
 import { redactSecrets } from '../logging/pino-logger.js';
+import { migrateSchema } from '../postgres/transaction.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import type { MikroOrmTenantDatabases } from './tenant-databases.js';
 
@@ -74,12 +75,11 @@ export class PostgresTenantDirectory implements TenantDirectory {
   }
 
   /** Creates the registry table; idempotent, and safe when several instances start at once. */
-  async ensureSchema(): Promise<void> {
-    const client = await this.options.control.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('conflux.tenants'))");
-      await client.query(`
+  ensureSchema(): Promise<void> {
+    return migrateSchema(
+      this.options.control,
+      'conflux.tenants',
+      `
         CREATE TABLE IF NOT EXISTS tenants (
           id text PRIMARY KEY,
           name text NOT NULL,
@@ -89,14 +89,8 @@ export class PostgresTenantDirectory implements TenantDirectory {
           managed_database boolean NOT NULL,
           encrypted_connection text NOT NULL,
           created_at timestamptz NOT NULL DEFAULT now()
-        )`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+        )`,
+    );
   }
 
   async find(tenantId: string): Promise<Tenant | undefined> {
