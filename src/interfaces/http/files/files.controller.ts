@@ -1,4 +1,5 @@
 import { Controller, Get, Inject, Query, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { ObjectNotFoundError } from '../../../application/ports/object-storage.port.js';
@@ -26,6 +27,7 @@ const REJECTIONS = {
  * Serves signed download URLs of the local object storage (S3 serves its own). Public: the signature is
  * the credential, so the URL works in a browser with no Authorization header until it expires.
  */
+@ApiTags('files')
 @Public()
 @Controller('v1/files')
 export class FilesController {

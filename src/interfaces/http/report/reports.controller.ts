@@ -14,6 +14,7 @@ import {
 } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import type { Request, Response } from 'express';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
 import { CancelReportRequest } from '../../../application/report/commands/cancel-report.handler.js';
@@ -60,9 +61,17 @@ const listSchema = z.strictObject({
 
 const idempotencyKey = z.string().min(1).max(255).optional();
 
+/** Request bodies as OpenAPI schemas, from the same zod schemas that validate them. */
+const openApiSchema = (schema: z.ZodType): Record<string, unknown> => {
+  const { $schema: _dialect, ...openApi } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+  return openApi;
+};
+
 /** While a report is not final, clients are told when to look again (Stripe/Shopify-style async resources). */
 const RETRY_AFTER_SECONDS = '2';
 
+@ApiTags('reports')
+@ApiBearerAuth()
 @Controller('v1/reports')
 export class ReportsController {
   constructor(
@@ -75,6 +84,13 @@ export class ReportsController {
 
   @Post()
   @HttpCode(202)
+  @ApiBody({ required: false, schema: openApiSchema(requestSchema) })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Same key and body within 24 h: the same report',
+  })
+  @ApiResponse({ status: 202, description: 'Accepted; `Location` names the report' })
   async request(
     @CurrentUser() caller: AuthUser,
     @Body(new ZodValidationPipe(requestSchema)) body: z.output<typeof requestSchema>,
