@@ -1,4 +1,4 @@
-import type { Logger } from '@nestjs/common';
+import type { Logger } from '../ports/logger.port.js';
 import type { Checkpoint, EventStore, LogFilter, RecordedEvent } from '../ports/event-store.port.js';
 
 export type SubscriptionSpec = Readonly<{
@@ -18,7 +18,7 @@ export const runCheckpointedSubscription = async (
   store: EventStore,
   spec: SubscriptionSpec,
   signal: AbortSignal,
-  logger: Pick<Logger, 'warn'>,
+  logger: Logger,
   retryDelayMs = 1000,
 ): Promise<void> => {
   while (!signal.aborted) {
@@ -33,7 +33,10 @@ export const runCheckpointedSubscription = async (
       }
     } catch (error) {
       if (signal.aborted) return;
-      logger.warn(`subscription ${spec.name} stopped: ${String(error)}; resuming from its checkpoint`);
+      logger.warn(
+        { subscription: spec.name, err: error },
+        'subscription stopped; resuming from its checkpoint',
+      );
       await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
     }
   }

@@ -3,7 +3,6 @@ import { pipeline, Transform, type TransformCallback, type Readable } from 'node
 import {
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
@@ -13,6 +12,7 @@ import type { ReportCommand } from '../../../domain/report/report.commands.js';
 import { isFinal, reportDecider } from '../../../domain/report/report.decider.js';
 import { upcast } from '../../../domain/report/report.events.js';
 import { DomainError, fold } from '../../../domain/shared/decider.js';
+import { LOGGER, type Logger } from '../../ports/logger.port.js';
 import { EVENT_STORE, type EventMetadata, type EventStore } from '../../ports/event-store.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../ports/object-storage.port.js';
 import {
@@ -36,7 +36,7 @@ import { PROCESS_OPTIONS, backoffDelay, type ProcessOptions } from './process-op
  */
 @Injectable()
 export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger(ReportWorker.name);
+  private readonly logger: Logger;
   private readonly owner = `worker-${randomUUID()}`;
   private readonly running = new Map<string, WorkItem>();
   private stopping = false;
@@ -51,7 +51,10 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(OBJECT_STORAGE) private readonly storage: ObjectStorage,
     @Inject(PROCESS_OPTIONS) private readonly options: ProcessOptions,
     private readonly commands: CommandBus,
-  ) {}
+    @Inject(LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'report-worker' });
+  }
 
   onApplicationBootstrap(): void {
     this.loop = this.run();
@@ -78,7 +81,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
         for (const item of items) this.start(item);
         await this.sleep(await this.idleDelay());
       } catch (error) {
-        this.logger.error(`work loop: ${String(error)}`);
+        this.logger.error({ err: error }, 'work loop failed; retrying in 1 s');
         await this.sleep(1000);
       }
     }
@@ -106,10 +109,12 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.running.set(key, item);
     void this.execute(item)
       .catch(async (error: unknown) => {
-        this.logger.warn(`report ${item.reportId} ${item.step}: ${String(error)}; retrying later`);
+        this.logger.warn({ ...context(item), err: error }, 'step failed; retrying later');
         await this.work.retryLater(this.owner, item, new Date(Date.now() + this.backoff(item.retries + 1)));
       })
-      .catch((error: unknown) => this.logger.error(`report ${item.reportId}: ${String(error)}`))
+      .catch((error: unknown) =>
+        this.logger.error({ ...context(item), err: error }, 'step could not be rescheduled'),
+      )
       .finally(() => {
         this.running.delete(key);
         this.wake?.();
@@ -121,7 +126,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     await this.work
       .renewLease(this.owner, [...this.running.values()], this.options.leaseMs)
       .catch((error: unknown) => {
-        this.logger.warn(`lease renewal: ${String(error)}`);
+        this.logger.warn({ err: error }, 'lease renewal failed');
       });
   }
 
@@ -249,7 +254,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
       });
     } catch (error) {
       if (item.retries + 1 < this.options.maxGenerationRetries) throw error;
-      this.logger.error(`report ${item.reportId}: generation failed for good: ${String(error)}`);
+      this.logger.error({ ...context(item), err: error }, 'generation failed for good: the report fails');
       await this.dispatch(item, {
         type: 'FailReport',
         data: {
@@ -311,6 +316,9 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
 }
 
 const now = (): string => new Date().toISOString();
+
+/** What every log line of a step carries (never the subject's tax id). */
+const context = (item: WorkItem) => ({ tenantId: item.tenantId, reportId: item.reportId, step: item.step });
 
 /** Counts NDJSON lines as they stream past (a final line without newline counts too). */
 class LineCounter extends Transform {

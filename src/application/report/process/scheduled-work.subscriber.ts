@@ -1,11 +1,11 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { upcast } from '../../../domain/report/report.events.js';
+import { LOGGER, type Logger } from '../../ports/logger.port.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { SCHEDULED_WORK, type ScheduledWork } from '../../ports/scheduled-work.port.js';
 import { runCheckpointedSubscription } from '../../shared/checkpointed-subscription.js';
@@ -19,7 +19,7 @@ const PROJECTION = 'scheduled-work';
 /** The process manager's subscription: turns report events into due work rows, with its checkpoint. */
 @Injectable()
 export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger(ScheduledWorkSubscriber.name);
+  private readonly logger: Logger;
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
 
@@ -28,7 +28,10 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeAp
     @Inject(SCHEDULED_WORK) private readonly work: ScheduledWork,
     @Inject(PROCESS_OPTIONS) private readonly options: ProcessOptions,
     private readonly worker: ReportWorker,
-  ) {}
+    @Inject(LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'scheduled-work' });
+  }
 
   onApplicationBootstrap(): void {
     this.running = runCheckpointedSubscription(

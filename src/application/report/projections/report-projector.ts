@@ -3,10 +3,10 @@ import { TenantProvisioned } from '../../tenant/tenant-provisioned.event.js';
 import {
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
+import { LOGGER, type Logger } from '../../ports/logger.port.js';
 import { EVENT_STORE, type Checkpoint, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
 import { TENANT_DIRECTORY, type TenantDirectory } from '../../ports/tenant-directory.port.js';
@@ -24,7 +24,7 @@ import {
  */
 @Injectable()
 export class ReportProjector implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger(ReportProjector.name);
+  private readonly logger: Logger;
   private readonly abort = new AbortController();
   private readonly running = new Map<string, Promise<void>>();
 
@@ -32,7 +32,10 @@ export class ReportProjector implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(TENANT_DATABASES) private readonly databases: TenantDatabases,
     @Inject(TENANT_DIRECTORY) private readonly tenants: TenantDirectory,
-  ) {}
+    @Inject(LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'report-projector' });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     for (const tenant of await this.tenants.list()) if (tenant.status === 'active') this.follow(tenant.id);
