@@ -574,6 +574,35 @@ export const eventStoreContract = (name: string, setup: () => Promise<EventStore
         expect(events.map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
       });
 
+      it('delivers the same events in pages: none empty, none larger than batchSize, same order', async () => {
+        const { tenant, category } = names();
+        for (let i = 0; i < 7; i++)
+          await store.appendToStream(`${category}-${tenant}.${i % 3}`, [
+            newEvent('A', tenant),
+            newEvent('B', tenant),
+          ]);
+        const expected = await subscribeUntil(store, { filter: { tenantId: tenant } }, (e) => e.length >= 14);
+
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), DEADLINE_MS);
+        const pages: (readonly RecordedEvent[])[] = [];
+        try {
+          for await (const page of store.subscribeToAllPages({
+            filter: { tenantId: tenant },
+            batchSize: 4,
+            signal: controller.signal,
+          })) {
+            pages.push(page);
+            if (pages.flat().length >= 14) controller.abort();
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+
+        expect(pages.every((page) => page.length >= 1 && page.length <= 4)).toBe(true);
+        expect(ids(pages.flat())).toEqual(ids(expected));
+      });
+
       it('ends when its signal aborts, also while idle, and at once if already aborted', async () => {
         const { tenant } = names();
         const controller = new AbortController();

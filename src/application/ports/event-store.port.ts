@@ -104,6 +104,12 @@ export interface EventStore {
 
   /** Catch-up then live subscription to the global log, in the same order as readAll. */
   subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent>;
+
+  /**
+   * The same subscription, a page at a time (never empty; at most `batchSize` events): a consumer that
+   * applies each page in one transaction, with the page's last checkpoint, pays one commit per page.
+   */
+  subscribeToAllPages(options: SubscribeOptions): AsyncIterable<readonly RecordedEvent[]>;
 }
 
 /** Thrown by appendToStream when the expected revision does not hold. */

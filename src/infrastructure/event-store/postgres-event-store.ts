@@ -409,6 +409,16 @@ export class PostgresEventStore implements EventStore {
   }
 
   async *subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent> {
+    for await (const page of this.subscribeToAllPages(options)) {
+      for (const event of page) {
+        yield event;
+        // A consumer that aborted while handling an event gets nothing more, not the rest of the page.
+        if (options.signal.aborted || this.closing.signal.aborted) return;
+      }
+    }
+  }
+
+  async *subscribeToAllPages(options: SubscribeOptions): AsyncIterable<readonly RecordedEvent[]> {
     const { signal, filter } = options;
     const batchSize = options.batchSize ?? this.batchSize;
     assertCount(batchSize, 'batchSize');
@@ -427,8 +437,8 @@ export class PostgresEventStore implements EventStore {
       while (!ended()) {
         wakeup.clear();
         const page = await this.readPage(cursor, filter, batchSize, true);
-        for (const row of page.rows) {
-          yield toRecordedEvent(row);
+        if (page.rows.length > 0) {
+          yield page.rows.map(toRecordedEvent);
           if (ended()) return;
         }
         cursor = page.next ?? cursor;
