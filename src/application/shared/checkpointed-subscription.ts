@@ -6,8 +6,11 @@ export type SubscriptionSpec = Readonly<{
   filter: LogFilter;
   /** Where to resume: the checkpoint the handler last stored with its effect. */
   loadCheckpoint: () => Promise<Checkpoint | undefined>;
-  /** Applies one event and stores its checkpoint atomically with the effect (at-least-once delivery). */
-  handle: (event: RecordedEvent) => Promise<void>;
+  /**
+   * Applies a page of events (in log order) and stores the last one's checkpoint atomically with the
+   * effect: one transaction per page, and a crash re-delivers the whole page (at-least-once).
+   */
+  handle: (events: readonly RecordedEvent[]) => Promise<void>;
 }>;
 
 /**
@@ -24,12 +27,12 @@ export const runCheckpointedSubscription = async (
   while (!signal.aborted) {
     try {
       const after = await spec.loadCheckpoint();
-      for await (const event of store.subscribeToAll({
+      for await (const page of store.subscribeToAllPages({
         ...(after ? { after } : {}),
         filter: spec.filter,
         signal,
       })) {
-        await spec.handle(event);
+        await spec.handle(page);
       }
     } catch (error) {
       if (signal.aborted) return;

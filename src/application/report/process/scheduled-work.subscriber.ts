@@ -40,12 +40,11 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeAp
         name: PROJECTION,
         filter: { categories: [REPORT_CATEGORY] },
         loadCheckpoint: () => this.work.checkpoint(PROJECTION),
-        handle: async (event) => {
-          await this.work.apply(
-            PROJECTION,
-            event.checkpoint,
+        handle: async (events) => {
+          const changes = events.flatMap((event) =>
             scheduledWorkChanges(upcast(event), event.metadata, this.options.providerDeadlineMs),
           );
+          await this.work.apply(PROJECTION, events[events.length - 1].checkpoint, changes);
           this.worker.nudge();
         },
       },

@@ -7,7 +7,7 @@ import {
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { LOGGER, type Logger } from '../../ports/logger.port.js';
-import { EVENT_STORE, type Checkpoint, type EventStore } from '../../ports/event-store.port.js';
+import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
 import { TENANT_DIRECTORY, type TenantDirectory } from '../../ports/tenant-directory.port.js';
 import { runCheckpointedSubscription } from '../../shared/checkpointed-subscription.js';
@@ -15,7 +15,7 @@ import { REPORT_CATEGORY } from '../report-stream.js';
 import {
   REPORT_VIEW_PROJECTION,
   loadProjectionCheckpoint,
-  projectReportEvent,
+  projectReportEvents,
 } from './report-view.projection.js';
 
 /**
@@ -54,9 +54,8 @@ export class ReportProjector implements OnApplicationBootstrap, BeforeApplicatio
       {
         name: `${REPORT_VIEW_PROJECTION}:${tenantId}`,
         filter: { categories: [REPORT_CATEGORY], tenantId },
-        loadCheckpoint: async () =>
-          (await loadProjectionCheckpoint(await this.databases.em(tenantId))) as Checkpoint | undefined,
-        handle: (event) => this.databases.transactional(tenantId, (em) => projectReportEvent(em, event)),
+        loadCheckpoint: async () => loadProjectionCheckpoint(await this.databases.em(tenantId)),
+        handle: (events) => this.databases.transactional(tenantId, (em) => projectReportEvents(em, events)),
       },
       this.abort.signal,
       this.logger,
