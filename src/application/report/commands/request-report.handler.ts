@@ -1,6 +1,6 @@
 import type { AuthUser } from '../../auth/auth-user.js';
 import { createHash } from 'node:crypto';
-import { LockMode } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { Inject } from '@nestjs/common';
 import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { Period } from '../../../domain/report/provider-data.js';
@@ -56,15 +56,21 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     if (taxId !== user.taxId && caller.role !== 'admin') throw new SubjectNotAllowed();
     const period = body.period ?? lastTwelveMonths(new Date());
 
-    const reportId = idempotencyKey
-      ? await this.reserveKey(caller, idempotencyKey, { subject: { taxId }, period })
-      : uuidv7();
-    const existing = fold(
-      reportDecider,
-      (await this.store.readStream(reportStream(caller.tenantId, reportId))).map(upcast),
-    );
+    const request = { subject: { taxId }, period };
+    const reservation = idempotencyKey
+      ? await this.reserveKey(em, caller, idempotencyKey, request)
+      : ({ reportId: uuidv7(), fresh: true, completed: false } satisfies Reservation);
+    const { reportId } = reservation;
+    // A fresh id has no stream yet: DecideReport reads the (empty) stream itself, so reading it here too
+    // would only cost a round trip. Only a key seen before can name a report that already exists.
+    const existing = reservation.fresh
+      ? undefined
+      : fold(
+          reportDecider,
+          (await this.store.readStream(reportStream(caller.tenantId, reportId))).map(upcast),
+        );
     const report =
-      existing.status !== 'initial'
+      existing && existing.status !== 'initial'
         ? existing
         : (
             await this.commands.execute(
@@ -89,14 +95,13 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
               ),
             )
           ).state;
-    if (idempotencyKey) {
-      await this.databases.transactional(caller.tenantId, async (tx) => {
-        await tx.nativeUpdate(
-          IdempotencyKey,
-          { id: `${caller.userId}:${idempotencyKey}` },
-          { completedAt: new Date() },
-        );
-      });
+    if (idempotencyKey && !reservation.completed) {
+      // One autocommit statement: nothing else has to change with it, so no transaction is needed.
+      await em.nativeUpdate(
+        IdempotencyKey,
+        { id: keyId(caller, idempotencyKey) },
+        { completedAt: new Date() },
+      );
     }
     return report;
   }
@@ -105,31 +110,62 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
    * Same key and body → the same report id; another body → 422; the first request still running → 409.
    * A record whose request died in flight is taken over after a grace period (its report id is kept, so
    * at most one report exists per key).
+   *
+   * The usual case (a new key) is one autocommit statement: the insert, which also replaces a record past
+   * its retention. Only a key seen before costs a second statement (a read, or the take-over of a stale
+   * in-flight record, which is atomic so that two retries cannot both take it over).
    */
-  private async reserveKey(caller: AuthUser, key: string, request: unknown): Promise<string> {
-    const id = `${caller.userId}:${key}`;
+  private async reserveKey(
+    em: EntityManager,
+    caller: AuthUser,
+    key: string,
+    request: unknown,
+  ): Promise<Reservation> {
+    const id = keyId(caller, key);
     const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
-    return this.databases.transactional(caller.tenantId, async (em) => {
-      const now = Date.now();
-      await em.nativeDelete(IdempotencyKey, {
-        id,
-        createdAt: { $lt: new Date(now - IDEMPOTENCY_RETENTION_MS) },
-      });
-      const inserted = await em.execute<{ report_id: string }[]>(
-        `INSERT INTO idempotency_keys (id, request_hash, report_id, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (id) DO NOTHING RETURNING report_id`,
-        [id, requestHash, uuidv7(), new Date(now)],
-      );
-      if (inserted[0]) return inserted[0].report_id;
-      const record = await em.findOneOrFail(IdempotencyKey, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      if (record.requestHash !== requestHash) throw new IdempotencyKeyReused();
-      if (!record.completedAt && now - record.createdAt.getTime() < IDEMPOTENCY_IN_FLIGHT_GRACE_MS) {
-        throw new IdempotencyKeyInFlight();
-      }
-      return record.reportId;
-    });
+    const now = Date.now();
+    const inserted = await em.execute<{ report_id: string }[]>(
+      `INSERT INTO idempotency_keys (id, request_hash, report_id, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET request_hash = excluded.request_hash, report_id = excluded.report_id,
+         created_at = excluded.created_at, completed_at = NULL
+       WHERE idempotency_keys.created_at < ?
+       RETURNING report_id`,
+      [id, requestHash, uuidv7(), new Date(now), new Date(now - IDEMPOTENCY_RETENTION_MS)],
+    );
+    if (inserted[0]) return { reportId: inserted[0].report_id, fresh: true, completed: false };
+
+    const [record] = await em.execute<
+      { request_hash: string; report_id: string; completed_at: Date | null; taken_over: boolean }[]
+    >(
+      // Takes over a stale in-flight record (restarting its grace period) in the same statement that reads
+      // it; the CTE's UPDATE is atomic, so of two concurrent retries only one gets `taken_over`.
+      `WITH takeover AS (
+         UPDATE idempotency_keys SET created_at = ? WHERE id = ? AND request_hash = ?
+           AND completed_at IS NULL AND created_at < ?
+         RETURNING id)
+       SELECT request_hash, report_id, completed_at, EXISTS (SELECT 1 FROM takeover) AS taken_over
+       FROM idempotency_keys WHERE id = ?`,
+      [new Date(now), id, requestHash, new Date(now - IDEMPOTENCY_IN_FLIGHT_GRACE_MS), id],
+    );
+    // Gone between the two statements (only a record past its retention is replaced, so this is rare): the
+    // key is free again, start over.
+    if (!record) return this.reserveKey(em, caller, key, request);
+    if (record.request_hash !== requestHash) throw new IdempotencyKeyReused();
+    if (record.completed_at) return { reportId: record.report_id, fresh: false, completed: true };
+    if (!record.taken_over) throw new IdempotencyKeyInFlight();
+    return { reportId: record.report_id, fresh: false, completed: false };
   }
 }
+
+type Reservation = Readonly<{
+  reportId: string;
+  /** The id was chosen by this request: no stream exists for it yet. */
+  fresh: boolean;
+  /** The key's first request finished: this one replays its answer. */
+  completed: boolean;
+}>;
+
+const keyId = (caller: AuthUser, key: string): string => `${caller.userId}:${key}`;
 
 /** Default period: the last 12 months up to today (UTC), inclusive. */
 export const lastTwelveMonths = (today: Date): Period => {

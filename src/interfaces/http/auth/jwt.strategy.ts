@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
@@ -6,6 +7,7 @@ import { z } from 'zod';
 import type { AuthUser } from '../../../application/auth/auth-user.js';
 import { TENANT_DIRECTORY, type TenantDirectory } from '../../../application/ports/tenant-directory.port.js';
 import { APP_CONFIG, type AppConfig } from '../../../infrastructure/config/app-config.js';
+import { TenantStatusCache } from './tenant-status-cache.js';
 
 /** Set on the request by the JWT guard when the route allows `?access_token=`. */
 export const QUERY_TOKEN_ALLOWED = Symbol('queryTokenAllowed');
@@ -13,6 +15,15 @@ type AuthRequest = Request & { [QUERY_TOKEN_ALLOWED]?: boolean };
 
 const fromHeader = ExtractJwt.fromAuthHeaderAsBearerToken();
 const fromQuery = ExtractJwt.fromUrlQueryParameter('access_token');
+
+/**
+ * How long a tenant's `active` status is trusted without asking the control database again; a disabled or
+ * removed tenant's tokens are refused at most this long after the change. 0 for now: the API promises that
+ * disabling a tenant revokes its tokens at once (test/e2e/foundation/tenants-and-auth.spec.ts checks it
+ * right after the UPDATE), so only concurrent lookups of one tenant are shared. Raising it (e.g. 5 s) saves
+ * the control-database round trip of most requests, once that promise is relaxed to "within the TTL".
+ */
+export const TENANT_STATUS_TTL_MS = 0;
 
 const claims = z.object({
   sub: z.string().min(1),
@@ -22,25 +33,30 @@ const claims = z.object({
 
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
-  constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
-    @Inject(TENANT_DIRECTORY) private readonly tenants: TenantDirectory,
-  ) {
+  private readonly tenantStatus: TenantStatusCache;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig, @Inject(TENANT_DIRECTORY) tenants: TenantDirectory) {
     super({
       jwtFromRequest: (request: AuthRequest) =>
         fromHeader(request) ?? (request[QUERY_TOKEN_ALLOWED] ? fromQuery(request) : null),
-      secretOrKey: config.secrets.jwtSecret,
+      // Given a string, jsonwebtoken builds a key on every verify (trying a public key first, which throws).
+      // It accepts a KeyObject as is (jsonwebtoken 9 `verify`); passport-jwt passes the value through
+      // untouched, only its typings say string | Buffer.
+      secretOrKey: createSecretKey(Buffer.from(config.secrets.jwtSecret)) as unknown as Buffer,
       algorithms: ['HS256'],
       ignoreExpiration: false,
     });
+    this.tenantStatus = new TenantStatusCache(tenants, { ttlMs: TENANT_STATUS_TTL_MS });
   }
 
-  /** A signature is not enough: the tenant must still exist and be active (a removed tenant's tokens die with it). */
+  /**
+   * A signature is not enough: the tenant must still exist and be active (a removed tenant's tokens die
+   * with it, at the latest TENANT_STATUS_TTL_MS later).
+   */
   async validate(payload: unknown): Promise<AuthUser> {
     const parsed = claims.safeParse(payload);
     if (!parsed.success) throw new UnauthorizedException('Invalid access token.');
-    const tenant = await this.tenants.find(parsed.data.tid);
-    if (tenant?.status !== 'active')
+    if ((await this.tenantStatus.status(parsed.data.tid)) !== 'active')
       throw new UnauthorizedException('The tenant of this token is not active.');
     return { userId: parsed.data.sub, tenantId: parsed.data.tid, role: parsed.data.role };
   }
