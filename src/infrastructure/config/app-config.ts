@@ -58,6 +58,7 @@ const envSchema = z.object({
   POLL_BACKOFF_CAP_MS: int(30_000, 100),
   WORK_LEASE_MS: int(10_000, 500),
   WORKER_CONCURRENCY: int(16, 1),
+  TENANT_STATUS_CACHE_MS: int(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -84,6 +85,8 @@ export type AppConfig = Readonly<{
   simulator: Readonly<{ port: number; transactions: number; latencyMs: number; seed: number }>;
   tenantOrmIdleMs: number;
   shutdownDelayMs: number;
+  /** How long a tenant's `active` status is trusted by the token check: a disabled tenant's tokens stop working within it. */
+  tenantStatusCacheMs: number;
   /** The report process manager's tunables. */
   process: ProcessOptions;
   logLevel: string;
@@ -168,6 +171,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
     },
     tenantOrmIdleMs: e.TENANT_ORM_IDLE_MS,
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS ?? (e.NODE_ENV === 'production' ? 5000 : 0),
+    tenantStatusCacheMs: e.TENANT_STATUS_CACHE_MS,
     process: {
       ...defaultProcessOptions,
       providerDeadlineMs: e.PROVIDER_DEADLINE_MS,

@@ -16,15 +16,6 @@ type AuthRequest = Request & { [QUERY_TOKEN_ALLOWED]?: boolean };
 const fromHeader = ExtractJwt.fromAuthHeaderAsBearerToken();
 const fromQuery = ExtractJwt.fromUrlQueryParameter('access_token');
 
-/**
- * How long a tenant's `active` status is trusted without asking the control database again; a disabled or
- * removed tenant's tokens are refused at most this long after the change. 0 for now: the API promises that
- * disabling a tenant revokes its tokens at once (test/e2e/foundation/tenants-and-auth.spec.ts checks it
- * right after the UPDATE), so only concurrent lookups of one tenant are shared. Raising it (e.g. 5 s) saves
- * the control-database round trip of most requests, once that promise is relaxed to "within the TTL".
- */
-export const TENANT_STATUS_TTL_MS = 0;
-
 const claims = z.object({
   sub: z.string().min(1),
   tid: z.string().min(1),
@@ -46,12 +37,13 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       algorithms: ['HS256'],
       ignoreExpiration: false,
     });
-    this.tenantStatus = new TenantStatusCache(tenants, { ttlMs: TENANT_STATUS_TTL_MS });
+    // A disabled tenant's tokens stop working within TENANT_STATUS_CACHE_MS; most requests skip the lookup.
+    this.tenantStatus = new TenantStatusCache(tenants, { ttlMs: config.tenantStatusCacheMs });
   }
 
   /**
    * A signature is not enough: the tenant must still exist and be active (a removed tenant's tokens die
-   * with it, at the latest TENANT_STATUS_TTL_MS later).
+   * with it, at the latest TENANT_STATUS_CACHE_MS later).
    */
   async validate(payload: unknown): Promise<AuthUser> {
     const parsed = claims.safeParse(payload);
