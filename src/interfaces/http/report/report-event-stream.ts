@@ -2,7 +2,8 @@ import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/comm
 import type { Response } from 'express';
 import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
 import type { ReportResource } from '../../../application/report/report-resource.js';
-import { REPORT_CATEGORY, reportStream } from '../../../application/report/report-stream.js';
+import { LiveReportEvents } from '../../../application/report/live-report-events.js';
+import { reportStream } from '../../../application/report/report-stream.js';
 import { type Report, isFinal, reportDecider } from '../../../domain/report/report.decider.js';
 import { upcast } from '../../../domain/report/report.events.js';
 import { fold } from '../../../domain/shared/decider.js';
@@ -10,8 +11,9 @@ import { REPORT_HTTP_OPTIONS, type ReportHttpOptions } from './report-http.optio
 
 /**
  * Live progress of one report over SSE. Every message has `id:` = the stream revision it reflects, so a
- * browser that reconnects with Last-Event-ID gets only what it missed. The live part subscribes to the
- * global log right after the last event it read, so no event falls between reading and subscribing.
+ * browser that reconnects with Last-Event-ID gets only what it missed. The live part comes from the one
+ * shared subscription of the process (`LiveReportEvents`), which hands over the stream as read after
+ * registering and then each later revision exactly once.
  */
 @Injectable()
 export class ReportEventStream implements BeforeApplicationShutdown {
@@ -19,6 +21,7 @@ export class ReportEventStream implements BeforeApplicationShutdown {
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
+    private readonly live: LiveReportEvents,
     @Inject(REPORT_HTTP_OPTIONS) private readonly options: ReportHttpOptions,
   ) {}
 
@@ -53,19 +56,18 @@ export class ReportEventStream implements BeforeApplicationShutdown {
 
     try {
       const name = reportStream(visible.tenantId, visible.id);
-      const events = await this.store.readStream(name);
+      // A final report never changes: no need to follow it.
+      const followed = isFinal(visible.status)
+        ? { initial: await this.store.readStream(name), live: undefined }
+        : await this.live.follow(name, abort.signal);
+      const events = followed.initial;
       let report = fold(reportDecider, events.map(upcast));
       const last = events[events.length - 1];
       const seen = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : -1;
       let done = seen >= last.revision && isFinal(report.status);
       if (!done && seen < last.revision) done = await send(report, last.revision);
-      if (!done) {
-        for await (const recorded of this.store.subscribeToAll({
-          after: last.checkpoint,
-          filter: { categories: [REPORT_CATEGORY], tenantId: visible.tenantId },
-          signal: abort.signal,
-        })) {
-          if (recorded.streamName !== name) continue;
+      if (!done && followed.live) {
+        for await (const recorded of followed.live) {
           report = reportDecider.evolve(report, upcast(recorded));
           if (await send(report, recorded.revision)) break;
         }

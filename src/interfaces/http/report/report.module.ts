@@ -11,6 +11,7 @@ import {
   FollowProvisionedTenant,
   ReportProjector,
 } from '../../../application/report/projections/report-projector.js';
+import { LiveReportEvents } from '../../../application/report/live-report-events.js';
 import { ReportQueries } from '../../../application/report/queries/report.queries.js';
 import { APP_CONFIG, type AppConfig } from '../../../infrastructure/config/app-config.js';
 import {
@@ -63,6 +64,7 @@ import { ReportsController } from './reports.controller.js';
     FollowProvisionedTenant,
     ReportWorker,
     ScheduledWorkSubscriber,
+    LiveReportEvents,
     ReportEventStream,
   ],
   exports: [ReportProjector],
