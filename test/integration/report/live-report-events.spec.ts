@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { EventStore, NewEvent, RecordedEvent } from '../../../src/application/ports/event-store.port.js';
+import type {
+  EventStore,
+  NewEvent,
+  RecordedEvent,
+  SubscribeOptions,
+} from '../../../src/application/ports/event-store.port.js';
 import type { Logger } from '../../../src/application/ports/logger.port.js';
 import { LiveReportEvents } from '../../../src/application/report/live-report-events.js';
 import { reportStream } from '../../../src/application/report/report-stream.js';
@@ -18,21 +23,34 @@ const event = (tenantId: string, n: number): NewEvent => ({
   metadata: { tenantId },
 });
 
-/** The store, counting the log subscriptions opened through it. */
-const counting = (inner: EventStore): { store: EventStore; subscriptions: () => number } => {
-  let subscriptions = 0;
+/** The store, tracking the log subscriptions open through it (now and at most at once). */
+const counting = (inner: EventStore): { store: EventStore; active: () => number; most: () => number } => {
+  let active = 0;
+  let most = 0;
+  async function* tracked(options: SubscribeOptions): AsyncGenerator<RecordedEvent> {
+    active += 1;
+    most = Math.max(most, active);
+    try {
+      yield* inner.subscribeToAll(options);
+    } finally {
+      active -= 1;
+    }
+  }
   const store = new Proxy(inner, {
     get: (target, property) => {
-      if (property === 'subscribeToAll')
-        return (options: Parameters<EventStore['subscribeToAll']>[0]) => {
-          subscriptions += 1;
-          return target.subscribeToAll(options);
-        };
+      if (property === 'subscribeToAll') return tracked;
       const value: unknown = Reflect.get(target, property);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
-  return { store, subscriptions: () => subscriptions };
+  return { store, active: () => active, most: () => most };
+};
+
+const waitFor = async (condition: () => boolean): Promise<void> => {
+  for (let i = 0; !condition(); i++) {
+    if (i > 500) throw new Error('Condition not met within 5 s');
+    await sleep(10);
+  }
 };
 
 /** Follows `stream` until it has `until` revisions; returns every revision it was handed, in order. */
@@ -96,7 +114,7 @@ describe('LiveReportEvents', () => {
     const all = Array.from({ length: perStream }, (_, r) => r);
     expect(seen).toHaveLength(100);
     for (const revisions of seen) expect(revisions).toEqual(all);
-    expect(counted.subscriptions()).toBe(1);
+    expect(counted.most()).toBe(1);
     live.beforeApplicationShutdown();
   });
 
@@ -149,13 +167,15 @@ describe('LiveReportEvents', () => {
     const ended: RecordedEvent[] = [];
     for await (const recorded of followed.live) ended.push(recorded);
     expect(ended).toEqual([]);
+    await waitFor(() => counted.active() === 0);
 
     const again = await live.follow(stream, new AbortController().signal);
-    expect(counted.subscriptions()).toBe(2);
     await store.appendToStream(stream, [event('stop', 1)]);
     const iterator = again.live[Symbol.asyncIterator]();
     expect((await iterator.next()).value?.revision).toBe(1);
+    expect(counted.active()).toBe(1);
     live.beforeApplicationShutdown();
     expect((await iterator.next()).done).toBe(true);
+    await waitFor(() => counted.active() === 0);
   });
 });
