@@ -18,20 +18,28 @@ export type DecisionResult<State, Event> = Readonly<{
 /**
  * The one write path: load the stream, fold, decide, append with the revision that was read.
  * A concurrent writer makes the append fail with WrongExpectedVersion; the command is then decided
- * again on the fresh state (deciders are pure, so retrying is safe).
+ * again on the fresh state (deciders are pure, so retrying is safe). Several commands are decided one
+ * after the other on the evolving state and their events appended at once: all or nothing.
  */
 export const executeDecider = async <State, Command, Event extends PlainEvent>(
   store: EventStore,
   decider: Decider<State, Command, Event>,
   streamName: string,
-  command: Command,
+  command: Command | readonly Command[],
   metadata: EventMetadata,
   { retries = 10 }: { retries?: number } = {},
 ): Promise<DecisionResult<State, Event>> => {
+  const commands: readonly Command[] = Array.isArray(command) ? command : [command as Command];
   for (let attempt = 0; ; attempt++) {
     const recorded = await store.readStream(streamName);
     const state = fold(decider, recorded.map(toDomainEvent<Event>));
-    const events = decider.decide(command, state);
+    const events: Event[] = [];
+    let decided = state;
+    for (const one of commands) {
+      const more = decider.decide(one, decided);
+      events.push(...more);
+      decided = more.reduce(decider.evolve, decided);
+    }
     if (events.length === 0) return { events, state };
     try {
       await store.appendToStream(
@@ -39,7 +47,7 @@ export const executeDecider = async <State, Command, Event extends PlainEvent>(
         events.map((e) => ({ type: e.type, data: e.data, metadata })),
         { expectedRevision: recorded.length === 0 ? 'no_stream' : recorded[recorded.length - 1].revision },
       );
-      return { events, state: events.reduce(decider.evolve, state) };
+      return { events, state: decided };
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError) || attempt >= retries) throw error;
     }

@@ -7,10 +7,13 @@ import { EVENT_STORE, type EventMetadata, type EventStore } from '../../ports/ev
 import { type DecisionResult, executeDecider } from '../../shared/decider-command.js';
 import { reportStream } from '../report-stream.js';
 
-/** Runs one domain command against a report's stream; the single write path of reports. */
+/**
+ * Runs a domain command (or several, appended together) against a report's stream; the single write
+ * path of reports.
+ */
 export class DecideReport extends Command<DecisionResult<Report, ReportEvent>> {
   constructor(
-    readonly command: ReportCommand,
+    readonly command: ReportCommand | readonly [ReportCommand, ...ReportCommand[]],
     readonly metadata: EventMetadata,
   ) {
     super();
@@ -25,7 +28,7 @@ export class DecideReportHandler implements ICommandHandler<DecideReport> {
     return executeDecider(
       this.store,
       reportDecider,
-      reportStream(metadata.tenantId, command.data.reportId),
+      reportStream(metadata.tenantId, ('data' in command ? command : command[0]).data.reportId),
       command,
       metadata,
     );

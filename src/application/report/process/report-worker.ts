@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { isProviderName, type ProviderName } from '../../../domain/report/provider-data.js';
-import type { ReportCommand } from '../../../domain/report/report.commands.js';
+import type { PollReason, ReportCommand, SchedulePoll } from '../../../domain/report/report.commands.js';
 import { isFinal, reportDecider } from '../../../domain/report/report.decider.js';
 import { upcast } from '../../../domain/report/report.events.js';
 import { DomainError, fold } from '../../../domain/shared/decider.js';
@@ -147,30 +147,31 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async submit(item: WorkItem, provider: ProviderName): Promise<void> {
-    const adapter = this.providers.get(provider);
-    let jobId = item.jobId;
-    if (!jobId) {
-      try {
-        jobId = (await adapter.submit({ subject: item.subject, period: item.period })).jobId;
-      } catch (error) {
-        if (error instanceof ProviderUnavailableError) {
-          await this.work.retryLater(
-            this.owner,
-            item,
-            new Date(Date.now() + this.backoff(item.retries + 1, error.retryAfterMs)),
-          );
-          return;
-        }
-        if (error instanceof ProviderRejectedError)
-          return this.failProvider(item, provider, 'provider_rejected', error.message);
-        throw error;
+    const firstPoll = this.pollCommand(item, provider, 1, this.options.firstPollDelayMs, 'submitted');
+    if (item.jobId) return this.dispatch(item, firstPoll); // the job is recorded; only its first poll was lost
+    let jobId: string;
+    try {
+      jobId = (await this.providers.get(provider).submit({ subject: item.subject, period: item.period }))
+        .jobId;
+    } catch (error) {
+      if (error instanceof ProviderUnavailableError) {
+        await this.work.retryLater(
+          this.owner,
+          item,
+          new Date(Date.now() + this.backoff(item.retries + 1, error.retryAfterMs)),
+        );
+        return;
       }
-      await this.dispatch(item, {
-        type: 'RecordProviderJob',
-        data: { reportId: item.reportId, provider, jobId, submittedAt: now() },
-      });
+      if (error instanceof ProviderRejectedError)
+        return this.failProvider(item, provider, 'provider_rejected', error.message);
+      throw error;
     }
-    await this.schedulePoll(item, provider, 1, this.options.firstPollDelayMs, 'submitted');
+    // One append for the job and its first poll: half the appends of a submit, and fewer conflicts with
+    // the report's other providers writing the same stream.
+    await this.dispatch(item, [
+      { type: 'RecordProviderJob', data: { reportId: item.reportId, provider, jobId, submittedAt: now() } },
+      firstPoll,
+    ]);
   }
 
   private async poll(item: WorkItem, provider: ProviderName, jobId: string): Promise<void> {
@@ -272,10 +273,20 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     provider: ProviderName,
     attempt: number,
     delayMs: number,
-    reason: 'submitted' | 'processing' | 'retry',
+    reason: PollReason,
   ) {
+    return this.dispatch(item, this.pollCommand(item, provider, attempt, delayMs, reason));
+  }
+
+  private pollCommand(
+    item: WorkItem,
+    provider: ProviderName,
+    attempt: number,
+    delayMs: number,
+    reason: PollReason,
+  ): SchedulePoll {
     const at = Date.now();
-    return this.dispatch(item, {
+    return {
       type: 'SchedulePoll',
       data: {
         reportId: item.reportId,
@@ -285,7 +296,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
         scheduledAt: new Date(at).toISOString(),
         reason,
       },
-    });
+    };
   }
 
   private failProvider(item: WorkItem, provider: ProviderName, code: string, message: string): Promise<void> {
@@ -296,7 +307,10 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /** A command on a report that is already final is dropped: the report was cancelled or finished meanwhile. */
-  private async dispatch(item: WorkItem, command: ReportCommand): Promise<void> {
+  private async dispatch(
+    item: WorkItem,
+    command: ReportCommand | readonly [ReportCommand, ...ReportCommand[]],
+  ): Promise<void> {
     const metadata: EventMetadata = {
       tenantId: item.tenantId,
       correlationId: item.reportId,
