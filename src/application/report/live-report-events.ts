@@ -67,6 +67,9 @@ class Listener {
 
 type Run = { readonly abort: AbortController; proven: boolean };
 
+/** How often every follower re-reads its stream's tail, whatever arrives: a bound on any missed delivery. */
+const RESYNC_EVERY_MS = 15_000;
+
 /**
  * Live events of report streams for every follower in this process over ONE subscription to the log
  * (`report` category), running while anyone follows and dispatched in memory by stream name: a
@@ -186,7 +189,16 @@ export class LiveReportEvents implements BeforeApplicationShutdown {
   private startRun(hintStream: string): void {
     const run: Run = { abort: new AbortController(), proven: false };
     this.run = run;
+    // Safety net for the one case the start rule leaves open (an event committed below the start point
+    // while nothing else is appended afterwards): every follower re-reads its stream's tail now and then.
+    const sweep = setInterval(() => this.resyncAll(), RESYNC_EVERY_MS);
+    sweep.unref();
+    run.abort.signal.addEventListener('abort', () => clearInterval(sweep), { once: true });
     void this.consume(run, hintStream);
+  }
+
+  private resyncAll(): void {
+    for (const set of this.listeners.values()) for (const listener of set) listener.requestResync();
   }
 
   private async consume(run: Run, hintStream: string): Promise<void> {
@@ -201,7 +213,7 @@ export class LiveReportEvents implements BeforeApplicationShutdown {
         if (signal.aborted) break;
         if (!run.proven) {
           run.proven = true;
-          for (const set of this.listeners.values()) for (const listener of set) listener.requestResync();
+          this.resyncAll();
         }
         for (const listener of this.listeners.get(event.streamName) ?? []) listener.push(event);
       }
