@@ -76,6 +76,8 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
     LOG_LEVEL: 'debug',
     DATA_DIR: dataDir,
     PORT: '0',
+    // The bundled simulator on a free port too: a fixed SIM_PORT may be taken on a shared machine.
+    SIM_PORT: '0',
     DATABASE_URL: control.url,
     ...env,
   });
