@@ -1,6 +1,9 @@
 import type { Logger } from '../ports/logger.port.js';
 import type { Checkpoint, EventStore, LogFilter, RecordedEvent } from '../ports/event-store.port.js';
 
+/** Events per transaction at most, for every checkpointed consumer. */
+const PAGE_SIZE = 1000;
+
 export type SubscriptionSpec = Readonly<{
   name: string;
   filter: LogFilter;
@@ -31,6 +34,8 @@ export const runCheckpointedSubscription = async (
         ...(after ? { after } : {}),
         filter: spec.filter,
         signal,
+        // Large pages while catching up (a replay); live pages are as small as what just arrived.
+        batchSize: PAGE_SIZE,
       })) {
         await spec.handle(page);
       }
