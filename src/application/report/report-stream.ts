@@ -1,4 +1,7 @@
-import { categoryOf, streamNameFor } from '../ports/event-store.port.js';
+import { type Report, reportDecider } from '../../domain/report/report.decider.js';
+import { upcast } from '../../domain/report/report.events.js';
+import { fold } from '../../domain/shared/decider.js';
+import { type EventStore, categoryOf, streamNameFor } from '../ports/event-store.port.js';
 
 export const REPORT_CATEGORY = 'report';
 
@@ -12,3 +15,7 @@ export const parseReportStream = (streamName: string): { tenantId: string; repor
   const dot = rest.indexOf('.');
   return dot > 0 ? { tenantId: rest.slice(0, dot), reportId: rest.slice(dot + 1) } : null;
 };
+
+/** A report as of its latest event, read from its stream (`initial` when it was never requested). */
+export const loadReport = async (store: EventStore, tenantId: string, reportId: string): Promise<Report> =>
+  fold(reportDecider, (await store.readStream(reportStream(tenantId, reportId))).map(upcast));

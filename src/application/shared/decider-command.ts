@@ -27,12 +27,18 @@ export const executeDecider = async <State, Command, Event extends PlainEvent>(
   streamName: string,
   command: Command | readonly Command[],
   metadata: EventMetadata,
-  { retries = 10 }: { retries?: number } = {},
+  {
+    retries = 10,
+    upcast = toDomainEvent<Event>,
+  }: {
+    retries?: number;
+    /** Old event shapes → current, as every reader does. */ upcast?: (e: RecordedEvent) => Event;
+  } = {},
 ): Promise<DecisionResult<State, Event>> => {
   const commands: readonly Command[] = Array.isArray(command) ? command : [command as Command];
   for (let attempt = 0; ; attempt++) {
     const recorded = await store.readStream(streamName);
-    const state = fold(decider, recorded.map(toDomainEvent<Event>));
+    const state = fold(decider, recorded.map(upcast));
     const events: Event[] = [];
     let decided = state;
     for (const one of commands) {

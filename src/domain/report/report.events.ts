@@ -39,21 +39,6 @@ export type ReportEvent =
 
 export type ReportEventType = ReportEvent['type'];
 
-export const REPORT_EVENT_TYPES: readonly ReportEventType[] = [
-  'ReportRequested',
-  'ProviderJobSubmitted',
-  'ProviderPollScheduled',
-  'ProviderResultRecorded',
-  'ProviderFailed',
-  'ReportGenerationStarted',
-  'ReportReady',
-  'ReportFailed',
-  'ReportCancelled',
-];
-
-export const isReportEvent = (event: Readonly<{ type: string }>): event is ReportEvent =>
-  (REPORT_EVENT_TYPES as readonly string[]).includes(event.type);
-
 /**
  * Brings a stored event up to the current shape; every reader (fold, projections, saga) calls it on what
  * it reads, so old shapes are upcast on read and never rewritten.

@@ -4,9 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Inject } from '@nestjs/common';
 import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { Period } from '../../../domain/report/provider-data.js';
-import { type Report, reportDecider } from '../../../domain/report/report.decider.js';
-import { upcast } from '../../../domain/report/report.events.js';
-import { fold } from '../../../domain/shared/decider.js';
+import type { Report } from '../../../domain/report/report.decider.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
 import {
@@ -20,7 +18,7 @@ import {
   SubjectNotAllowed,
   SubjectRequired,
 } from '../report-access.js';
-import { reportStream } from '../report-stream.js';
+import { loadReport } from '../report-stream.js';
 import { uuidv7 } from '../../shared/uuidv7.js';
 import { User } from '../../user/user.entity.js';
 import { DecideReport } from './decide-report.handler.js';
@@ -63,12 +61,7 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     const { reportId } = reservation;
     // A fresh id has no stream yet: DecideReport reads the (empty) stream itself, so reading it here too
     // would only cost a round trip. Only a key seen before can name a report that already exists.
-    const existing = reservation.fresh
-      ? undefined
-      : fold(
-          reportDecider,
-          (await this.store.readStream(reportStream(caller.tenantId, reportId))).map(upcast),
-        );
+    const existing = reservation.fresh ? undefined : await loadReport(this.store, caller.tenantId, reportId);
     const report =
       existing && existing.status !== 'initial'
         ? existing

@@ -9,9 +9,8 @@ import {
 import { CommandBus } from '@nestjs/cqrs';
 import { isProviderName, type ProviderName } from '../../../domain/report/provider-data.js';
 import type { PollReason, ReportCommand, SchedulePoll } from '../../../domain/report/report.commands.js';
-import { isFinal, reportDecider } from '../../../domain/report/report.decider.js';
-import { upcast } from '../../../domain/report/report.events.js';
-import { DomainError, fold } from '../../../domain/shared/decider.js';
+import { isFinal } from '../../../domain/report/report.decider.js';
+import { DomainError } from '../../../domain/shared/decider.js';
 import { LOGGER, type Logger } from '../../ports/logger.port.js';
 import { EVENT_STORE, type EventMetadata, type EventStore } from '../../ports/event-store.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../ports/object-storage.port.js';
@@ -24,7 +23,7 @@ import {
 import { SCHEDULED_WORK, type ScheduledWork, type WorkItem } from '../../ports/scheduled-work.port.js';
 import { DecideReport } from '../commands/decide-report.handler.js';
 import { generateReportFiles } from '../generate-report-files.js';
-import { reportStream } from '../report-stream.js';
+import { loadReport } from '../report-stream.js';
 import { PROCESS_OPTIONS, backoffDelay, type ProcessOptions } from './process-options.js';
 
 /**
@@ -223,8 +222,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async generate(item: WorkItem): Promise<void> {
-    const events = await this.store.readStream(reportStream(item.tenantId, item.reportId));
-    const report = fold(reportDecider, events.map(upcast));
+    const report = await loadReport(this.store, item.tenantId, item.reportId);
     if (isFinal(report.status) || report.status === 'initial') return;
     await this.dispatch(item, {
       type: 'StartGeneration',

@@ -1,13 +1,11 @@
 import type { AuthUser } from '../../auth/auth-user.js';
 import { Inject, Injectable } from '@nestjs/common';
-import { type Report, reportDecider } from '../../../domain/report/report.decider.js';
-import { upcast } from '../../../domain/report/report.events.js';
-import { fold } from '../../../domain/shared/decider.js';
+import type { Report } from '../../../domain/report/report.decider.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
 import { ReportView } from '../projections/report-view.entity.js';
 import { ReportNotVisible, canSee } from '../report-access.js';
-import { reportStream } from '../report-stream.js';
+import { loadReport } from '../report-stream.js';
 
 export type ReportPage = Readonly<{ data: Report[]; hasMore: boolean }>;
 
@@ -24,10 +22,7 @@ export class ReportQueries {
    * read-your-writes right after POST, where the read model may still lag by a few milliseconds.
    */
   async current(caller: AuthUser, reportId: string): Promise<Report> {
-    const report = fold(
-      reportDecider,
-      (await this.store.readStream(reportStream(caller.tenantId, reportId))).map(upcast),
-    );
+    const report = await loadReport(this.store, caller.tenantId, reportId);
     if (report.status === 'initial' || !canSee(caller, report)) throw new ReportNotVisible(reportId);
     return report;
   }
