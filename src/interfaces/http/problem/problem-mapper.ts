@@ -9,7 +9,20 @@ export type MappedProblem = Readonly<{
   problem: ProblemDetails;
   /** True when the failure is ours (5xx): it is logged, and its details never reach the client. */
   serverFault: boolean;
+  /** Seconds for the `Retry-After` header (429 and 503 answers whose cause knows when to come back). */
+  retryAfterSeconds?: number;
 }>;
+
+/**
+ * A domain error that knows when the client may try again (a lockout, an unreachable tenant database)
+ * carries `retryAfterSeconds`; the filter turns it into `Retry-After`.
+ */
+const retryAfterOf = (exception: DomainError): { retryAfterSeconds?: number } => {
+  const seconds = (exception as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0
+    ? { retryAfterSeconds: Math.ceil(seconds) }
+    : {};
+};
 
 const titleOf = (status: number): string => STATUS_CODES[status] ?? 'Error';
 
@@ -59,6 +72,7 @@ export const toProblem = (exception: unknown, instance?: string): MappedProblem 
     if (status === undefined) return { serverFault: true, problem: internal(instance) };
     return {
       serverFault: status >= 500,
+      ...retryAfterOf(exception),
       problem: {
         type: problemType(exception.code),
         title: titleOf(status),

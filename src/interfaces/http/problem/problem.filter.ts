@@ -17,7 +17,7 @@ export class ProblemFilter implements ExceptionFilter {
     const response = http.getResponse<Response>();
     // The path only: a query string may carry a short-lived access token (SSE).
     const instance = (request.originalUrl ?? request.url ?? '').split('?')[0];
-    const { problem, serverFault } = toProblem(exception, instance || undefined);
+    const { problem, serverFault, retryAfterSeconds } = toProblem(exception, instance || undefined);
 
     if (serverFault) {
       const error = exception instanceof Error ? exception : new Error(String(exception));
@@ -42,6 +42,7 @@ export class ProblemFilter implements ExceptionFilter {
       return;
     }
     if (problem.status === 401) response.setHeader('WWW-Authenticate', 'Bearer');
+    if (retryAfterSeconds !== undefined) response.setHeader('Retry-After', String(retryAfterSeconds));
     response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   }
 }

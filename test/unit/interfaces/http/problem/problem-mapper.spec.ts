@@ -92,6 +92,14 @@ describe('toProblem', () => {
     });
   });
 
+  it('carries Retry-After seconds from a domain error that knows when to come back', () => {
+    const lockedOut = Object.assign(new DomainError('invalid_credentials', 'locked'), {
+      retryAfterSeconds: 12.2,
+    });
+    expect(toProblem(lockedOut).retryAfterSeconds).toBe(13);
+    expect(toProblem(new DomainError('invalid_credentials', 'no')).retryAfterSeconds).toBeUndefined();
+  });
+
   it('answers an unmapped domain error as a server fault, without its message', () => {
     const { problem, serverFault } = toProblem(new DomainError('forgotten_code', 'internal detail'));
     expect(serverFault).toBe(true);
