@@ -86,7 +86,7 @@ export class OpenApiContract {
       return [`${where}: media type ${mediaType} not among ${Object.keys(content).join(', ')}`];
     const schema = content[mediaType]?.schema;
     if (!schema || !mediaType.endsWith('json')) return [];
-    const validate = this.validatorOf(schema as object);
+    const validate = this.validatorOf(schema);
     if (validate(response.body)) return [];
     return (validate.errors ?? []).map(
       (e) => `${where}: body${e.instancePath} ${e.message ?? 'is invalid'} (${JSON.stringify(e.params)})`,
