@@ -13,6 +13,7 @@ import { DrainingState } from './interfaces/http/health/draining-state.js';
 import {
   JSON_MEDIA_TYPES,
   TextInputPipe,
+  answerClientErrors,
   answerWrongMethod,
   refuseWhileClosing,
   requireJsonBodies,
@@ -58,6 +59,7 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
   app.use(requireJsonBodies());
   app.useBodyParser('json', { limit: BODY_LIMIT, type: [...JSON_MEDIA_TYPES] });
   app.useGlobalPipes(new TextInputPipe());
+  answerClientErrors(app.getHttpServer());
 
   const openApi = new DocumentBuilder()
     .setTitle('Conflux')

@@ -1,3 +1,5 @@
+import { type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ArgumentMetadata, PipeTransform } from '@nestjs/common';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { ProblemException, problemType } from './problem-details.js';
@@ -122,3 +124,36 @@ export class TextInputPipe implements PipeTransform {
     return value;
   }
 }
+
+/** Statuses for requests Node's HTTP parser refuses before Express sees them. */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+/**
+ * Node answers a request it cannot parse (a request line or headers over 16 KiB, a malformed request, a
+ * timeout) itself, with an empty body; this answers the same status as problem+json and closes, as Node
+ * does. Attach to the HTTP server once.
+ */
+export const answerClientErrors = (server: Server): void => {
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
+    const title = STATUS_CODES[status] ?? 'Bad Request';
+    const body = JSON.stringify({
+      type: 'about:blank',
+      title,
+      status,
+      detail:
+        status === 431 ? 'The request line or headers are too large.' : 'The request could not be read.',
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+};
