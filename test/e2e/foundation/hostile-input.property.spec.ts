@@ -93,7 +93,8 @@ const nastyChar = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom(...'abcXYZ019-_') },
 );
 
-const hostileString: fc.Arbitrary<string> = fc.oneof(
+/** Short hostile text: what fits a path, a query or a header (Node refuses a request head over 16 KiB). */
+const shortHostileString: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.string({ unit: nastyChar, maxLength: 40 }) },
   {
     weight: 2,
@@ -123,6 +124,11 @@ const hostileString: fc.Arbitrary<string> = fc.oneof(
       '${jndi:ldap://x}',
     ),
   },
+);
+
+/** Hostile text for bodies, huge strings included. */
+const hostileString: fc.Arbitrary<string> = fc.oneof(
+  { weight: 8, arbitrary: shortHostileString },
   { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 70_000 }).map((n) => 'a'.repeat(n)) },
 );
 
@@ -199,7 +205,7 @@ const utf8Percent = (value: string): string =>
 
 /** A path segment or query value as bytes on the wire: encoded hostile text, or malformed encodings. */
 const hostileEncoded: fc.Arbitrary<string> = fc.oneof(
-  { weight: 4, arbitrary: hostileString.map(utf8Percent) },
+  { weight: 4, arbitrary: shortHostileString.map(utf8Percent) },
   {
     weight: 2,
     arbitrary: fc.constantFrom(
@@ -218,7 +224,7 @@ const hostileEncoded: fc.Arbitrary<string> = fc.oneof(
       '%25',
     ),
   },
-  { weight: 1, arbitrary: fc.integer({ min: 100, max: 6_000 }).map((n) => 'x'.repeat(n)) },
+  { weight: 1, arbitrary: fc.integer({ min: 100, max: 3_000 }).map((n) => 'x'.repeat(n)) },
 );
 
 const headerValue: fc.Arbitrary<string> = fc.oneof(
@@ -231,7 +237,7 @@ const headerValue: fc.Arbitrary<string> = fc.oneof(
     ),
     maxLength: 300,
   }),
-  fc.constantFrom('', ' ', '-1', '1e309', '99999999999999999999', '0', 'NaN', 'x'.repeat(4000)),
+  fc.constantFrom('', ' ', '-1', '1e309', '99999999999999999999', '0', 'NaN', 'x'.repeat(2000)),
 );
 
 const CONTENT_TYPES = [
@@ -411,6 +417,9 @@ describe('hostile input on every route (e2e, property-based)', () => {
       await fc.assert(
         fc.asyncProperty(requestFor(route), async (generated) => {
           const sent = toSent(route, generated);
+          // Over 16 KiB of request head Node answers 431 and closes while the client still writes: a reset,
+          // not an answer. That path is Node's (see answerClientErrors' unit test), not the app's.
+          fc.pre(sent.path.length + Object.values(sent.headers).join('').length < 12_000);
           const answer = await send(t.baseUrl, sent);
           statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
           const where = `${route.method} ${route.path} as ${sent.method} ${sent.path.slice(0, 200)}`;
