@@ -159,6 +159,6 @@ describe('answerClientErrors', () => {
     expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(head).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
     expect(head).toMatch(/\r\nConnection: close/i);
-    expect(JSON.parse(body!)).toMatchObject({ status: 400, title: 'Bad Request' });
+    expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request' });
   });
 });
