@@ -15,6 +15,7 @@ import {
   TextInputPipe,
   answerClientErrors,
   answerWrongMethod,
+  refuseFaultyText,
   refuseWhileClosing,
   requireJsonBodies,
 } from './interfaces/http/problem/request-guards.js';
@@ -58,6 +59,7 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
   app.use(answerWrongMethod(app.getHttpAdapter().getInstance() as Application));
   app.use(requireJsonBodies());
   app.useBodyParser('json', { limit: BODY_LIMIT, type: [...JSON_MEDIA_TYPES] });
+  app.use(refuseFaultyText());
   app.useGlobalPipes(new TextInputPipe());
   answerClientErrors(app.getHttpServer());
 

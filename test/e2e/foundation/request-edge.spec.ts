@@ -149,6 +149,10 @@ describe('the request edge (e2e)', () => {
       }
       const twice = await t.request('GET', '/v1/reports?limit=1&limit=2', { token: admin });
       expectProblem(twice, 400);
+      // A query the handler reads from the request itself (the SSE resume point) is covered too.
+      const resume = await t.request('GET', '/v1/reports/x/events?lastEventId=1%00', { token: admin });
+      expectProblem(resume, 400);
+      expect(fieldsOf(resume)).toEqual(['lastEventId']);
     });
 
     it('refuses control and bidi characters in names', async () => {

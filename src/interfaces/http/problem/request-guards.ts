@@ -110,10 +110,25 @@ export const refuseWhileClosing =
   };
 
 /**
+ * The same rule for what a handler may read from the request object itself instead of through a pipe
+ * (`req.query.lastEventId`, `req.header('last-event-id')`, `req.body`): any query value, header value or
+ * body string holding NUL or an unpaired surrogate is refused with 400 naming the field (a header by its
+ * name). Must run after the JSON body parser.
+ */
+export const refuseFaultyText = (): RequestHandler => (req, _res, next) => {
+  const errors = [
+    ...textFaultsIn(req.query, 'query'),
+    ...Object.entries(req.headers).flatMap(([name, value]) => textFaultsIn(value, name)),
+    ...textFaultsIn(req.body, 'body'),
+  ];
+  next(errors.length > 0 ? new ValidationFailed(errors) : undefined);
+};
+
+/**
  * The global pipe: every body, query and path parameter a controller receives is refused with 400 when
  * any string in it (or any key) holds NUL or an unpaired surrogate, naming the field — before the route's
- * own schema, so a route that forgets the rule is still covered. Headers reach no pipe: the one a route
- * reads is parsed by its schema, and Node refuses NUL in header values itself.
+ * own schema, so a route that forgets the rule is still covered. It is what names a path parameter
+ * (`id`); `refuseFaultyText` has already covered query, headers and body by then.
  */
 export class TextInputPipe implements PipeTransform {
   transform(value: unknown, metadata: ArgumentMetadata): unknown {

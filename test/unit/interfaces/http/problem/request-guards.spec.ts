@@ -6,6 +6,7 @@ import { toProblem } from '../../../../../src/interfaces/http/problem/problem-ma
 import {
   acceptsBodyOf,
   answerClientErrors,
+  refuseFaultyText,
   TextInputPipe,
 } from '../../../../../src/interfaces/http/problem/request-guards.js';
 import {
@@ -105,6 +106,36 @@ describe('TextInputPipe', () => {
     expect(pipe.transform(body, { type: 'body' })).toBe(body);
     const user = { name: '\u0000' };
     expect(pipe.transform(user, { type: 'custom' })).toBe(user);
+  });
+});
+
+describe('refuseFaultyText', () => {
+  const run = (req: object): unknown => {
+    let passed: unknown = 'not called';
+    refuseFaultyText()(
+      { query: {}, headers: {}, body: undefined, ...req } as never,
+      {} as never,
+      (error?: unknown) => (passed = error),
+    );
+    return passed;
+  };
+
+  it('refuses faulty query values, headers and body strings read off the request, naming them', () => {
+    const error = run({
+      query: { lastEventId: '1\u0000' },
+      headers: { 'last-event-id': 'x\ud800' },
+      body: { note: '\udc00' },
+    });
+    expect(error).toBeInstanceOf(ValidationFailed);
+    expect((error as ValidationFailed).errors.map((e) => e.field).sort()).toEqual([
+      'last-event-id',
+      'lastEventId',
+      'note',
+    ]);
+  });
+
+  it('lets clean requests through', () => {
+    expect(run({ query: { limit: '5' }, headers: { accept: '*/*' }, body: { a: ['b'] } })).toBeUndefined();
   });
 });
 
