@@ -4,11 +4,21 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { Application } from 'express';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import { type AppConfig, ConfigError } from './infrastructure/config/app-config.js';
 import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logger.js';
 import { DrainingState } from './interfaces/http/health/draining-state.js';
+import {
+  JSON_MEDIA_TYPES,
+  TextInputPipe,
+  answerClientErrors,
+  answerWrongMethod,
+  refuseFaultyText,
+  refuseWhileClosing,
+  requireJsonBodies,
+} from './interfaces/http/problem/request-guards.js';
 
 export type ConfluxApp = Readonly<{
   app: INestApplication;
@@ -39,10 +49,19 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
     bodyParser: false,
     // Fail with an exception (main reports it) instead of Nest calling process.exit during bootstrap.
     abortOnError: false,
-    return503OnClosing: true,
+    // Replaced by `refuseWhileClosing` below: Nest's own answer is text/html, not problem+json.
+    return503OnClosing: false,
   });
   app.disable('x-powered-by');
-  app.useBodyParser('json', { limit: BODY_LIMIT });
+  let serverClosing = false;
+  // Order matters: these run before every route, and before the body is read.
+  app.use(refuseWhileClosing(() => serverClosing));
+  app.use(answerWrongMethod(app.getHttpAdapter().getInstance() as Application));
+  app.use(requireJsonBodies());
+  app.useBodyParser('json', { limit: BODY_LIMIT, type: [...JSON_MEDIA_TYPES] });
+  app.use(refuseFaultyText());
+  app.useGlobalPipes(new TextInputPipe());
+  answerClientErrors(app.getHttpServer());
 
   const openApi = new DocumentBuilder()
     .setTitle('Conflux')
@@ -64,6 +83,7 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
       app.get(DrainingState).start();
       logger.info({ delayMs: config.shutdownDelayMs }, 'shutting down: readiness now answers 503');
       if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
+      serverClosing = true;
       await app.close();
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));

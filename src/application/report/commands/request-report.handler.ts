@@ -5,6 +5,7 @@ import { Inject } from '@nestjs/common';
 import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { Period } from '../../../domain/report/provider-data.js';
 import type { Report } from '../../../domain/report/report.decider.js';
+import { CLOCK, type Clock } from '../../ports/clock.port.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
 import {
@@ -43,6 +44,7 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     @Inject(TENANT_DATABASES) private readonly databases: TenantDatabases,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     private readonly commands: CommandBus,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   async execute({ caller, body, idempotencyKey, traceparent }: RequestNewReport): Promise<Report> {
@@ -52,11 +54,11 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     const taxId = body.subject?.taxId ?? user.taxId;
     if (!taxId) throw new SubjectRequired();
     if (taxId !== user.taxId && caller.role !== 'admin') throw new SubjectNotAllowed();
-    const period = body.period ?? lastTwelveMonths(new Date());
+    const now = this.clock.now();
+    const period = body.period ?? lastTwelveMonths(now);
 
-    const request = { subject: { taxId }, period };
     const reservation = idempotencyKey
-      ? await this.reserveKey(em, caller, idempotencyKey, request)
+      ? await this.reserveKey(em, caller, idempotencyKey, fingerprint(body))
       : ({ reportId: uuidv7(), fresh: true, completed: false } satisfies Reservation);
     const { reportId } = reservation;
     // A fresh id has no stream yet: DecideReport reads the (empty) stream itself, so reading it here too
@@ -76,7 +78,7 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
                     requestedBy: caller.userId,
                     subject: { taxId },
                     period,
-                    requestedAt: new Date().toISOString(),
+                    requestedAt: now.toISOString(),
                   },
                 },
                 {
@@ -112,10 +114,9 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     em: EntityManager,
     caller: AuthUser,
     key: string,
-    request: unknown,
+    requestHash: string,
   ): Promise<Reservation> {
     const id = keyId(caller, key);
-    const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
     const now = Date.now();
     const inserted = await em.execute<{ report_id: string }[]>(
       `INSERT INTO idempotency_keys (id, request_hash, report_id, created_at) VALUES (?, ?, ?, ?)
@@ -142,7 +143,7 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     );
     // Gone between the two statements (only a record past its retention is replaced, so this is rare): the
     // key is free again, start over.
-    if (!record) return this.reserveKey(em, caller, key, request);
+    if (!record) return this.reserveKey(em, caller, key, requestHash);
     if (record.request_hash !== requestHash) throw new IdempotencyKeyReused();
     if (record.completed_at) return { reportId: record.report_id, fresh: false, completed: true };
     if (!record.taken_over) throw new IdempotencyKeyInFlight();
@@ -159,6 +160,22 @@ type Reservation = Readonly<{
 }>;
 
 const keyId = (caller: AuthUser, key: string): string => `${caller.userId}:${key}`;
+
+/**
+ * What an Idempotency-Key is bound to: sha256 (hex) of the body as the client sent it (parsed, keys sorted),
+ * never of the defaults applied to it — a default period moves at midnight UTC, and a retry of `{}` a second
+ * later must still be the same request (IETF Idempotency-Key draft: the fingerprint is of the request).
+ */
+export const fingerprint = (body: ReportRequestBody): string =>
+  createHash('sha256').update(canonicalJson(body)).digest('hex');
+
+/** JSON with object keys sorted at every level, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are one request. */
+const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 
 /** Default period: the last 12 months up to today (UTC), inclusive. */
 export const lastTwelveMonths = (today: Date): Period => {

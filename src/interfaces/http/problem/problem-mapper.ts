@@ -102,6 +102,12 @@ export const toProblem = (exception: unknown, instance?: string): MappedProblem 
 
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
+    // The router could not decode a path parameter (`/v1/reports/%E0`): the path is the invalid field.
+    if (exception.cause instanceof URIError)
+      return toProblem(
+        new ValidationFailed([{ field: 'path', message: 'is not valid percent-encoded UTF-8' }]),
+        instance,
+      );
     // Express' body parser errors reach us wrapped by the platform adapter; their text names parser internals.
     if (isBodyParserError(exception.cause, 'entity.parse.failed'))
       return {

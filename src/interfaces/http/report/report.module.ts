@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { CONTROL_DATABASE, type ControlDatabase } from '../../../infrastructure/tenancy/control-database.js';
+import { CLOCK, systemClock } from '../../../application/ports/clock.port.js';
 import { SCHEDULED_WORK } from '../../../application/ports/scheduled-work.port.js';
 import { CancelReportRequestHandler } from '../../../application/report/commands/cancel-report.handler.js';
 import { DecideReportHandler } from '../../../application/report/commands/decide-report.handler.js';
@@ -38,6 +39,7 @@ import { ReportsController } from './reports.controller.js';
   ],
   controllers: [ReportsController, FilesController, ProvidersController],
   providers: [
+    { provide: CLOCK, useValue: systemClock },
     {
       provide: SCHEDULED_WORK,
       inject: [CONTROL_DATABASE],

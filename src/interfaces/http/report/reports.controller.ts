@@ -16,28 +16,25 @@ import { CommandBus } from '@nestjs/cqrs';
 import type { Request, Response } from 'express';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import { CLOCK, type Clock } from '../../../application/ports/clock.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
 import { CancelReportRequest } from '../../../application/report/commands/cancel-report.handler.js';
 import { RequestNewReport } from '../../../application/report/commands/request-report.handler.js';
 import { ReportQueries } from '../../../application/report/queries/report.queries.js';
 import { FileNotFound } from '../../../application/report/report-access.js';
 import { toReportResource, type ReportResource } from '../../../application/report/report-resource.js';
+import { periodViolations, utcDate } from '../../../domain/report/period.js';
 import type { Report } from '../../../domain/report/report.decider.js';
 import { isFinal } from '../../../domain/report/report.decider.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import { AllowQueryToken } from '../auth/query-token.decorator.js';
-import { ZodValidationPipe, parse } from '../problem/validation.js';
+import { text } from '../problem/text-input.js';
+import { ValidationFailed, ZodValidationPipe, parse } from '../problem/validation.js';
 import { REPORT_HTTP_OPTIONS, type ReportHttpOptions } from './report-http.options.js';
 import { ReportEventStream } from './report-event-stream.js';
 
-const isoDate = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine(
-    (d) =>
-      !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
-    'is not a calendar date',
-  );
+// The shape only; the calendar and the rest of the period rule are the domain's (`periodViolations`).
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
 
 const requestSchema = z
   .strictObject({
@@ -46,20 +43,26 @@ const requestSchema = z
         taxId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1–64 letters, digits or dashes'),
       })
       .optional(),
-    period: z
-      .strictObject({ from: isoDate, to: isoDate })
-      .refine((p) => p.from <= p.to, { message: 'must not be after period.to', path: ['from'] })
-      .optional(),
+    period: z.strictObject({ from: isoDate, to: isoDate }).optional(),
   })
   .optional()
   .transform((b) => b ?? {});
 
 const listSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  startingAfter: z.string().min(1).max(100).optional(),
+  startingAfter: text(100).min(1).optional(),
 });
 
-const idempotencyKey = z.string().min(1).max(255).optional();
+// IETF Idempotency-Key draft: a String structured field, i.e. printable ASCII.
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII')
+  .optional();
+
+/** W3C Trace Context: a malformed `traceparent` is ignored (never stored), as the recommendation says. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** Request bodies as OpenAPI schemas, from the same zod schemas that validate them. */
 const openApiSchema = (schema: z.ZodType): Record<string, unknown> => {
@@ -80,6 +83,7 @@ export class ReportsController {
     private readonly events: ReportEventStream,
     @Inject(OBJECT_STORAGE) private readonly storage: ObjectStorage,
     @Inject(REPORT_HTTP_OPTIONS) private readonly options: ReportHttpOptions,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   @Post()
@@ -99,7 +103,16 @@ export class ReportsController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<ReportResource> {
     const key = parse(idempotencyKey, rawKey, 'Idempotency-Key');
-    const report = await this.commands.execute(new RequestNewReport(caller, body, key, traceparent));
+    if (body.period) {
+      const today = utcDate(this.clock.now());
+      const violations = periodViolations(body.period, today);
+      if (violations.length > 0)
+        throw new ValidationFailed(
+          violations.map((v) => ({ field: `period.${v.field}`, message: v.message })),
+        );
+    }
+    const trace = traceparent && TRACEPARENT.test(traceparent) ? traceparent : undefined;
+    const report = await this.commands.execute(new RequestNewReport(caller, body, key, trace));
     res.setHeader('Location', `/v1/reports/${report.id}`);
     return this.resource(report, res);
   }

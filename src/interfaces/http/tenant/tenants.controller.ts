@@ -4,12 +4,13 @@ import { z } from 'zod';
 import type { Tenant } from '../../../application/ports/tenant-directory.port.js';
 import { TenantsService } from '../../../application/tenant/tenants.service.js';
 import { OperatorOnly } from '../auth/operator-only.decorator.js';
+import { nameText } from '../problem/text-input.js';
 import { ZodValidationPipe } from '../problem/validation.js';
 import { password, taxId, username } from '../user/user.schemas.js';
 
 const createTenantBody = z.object({
   id: z.string().regex(/^[a-z][a-z0-9]{1,30}$/, 'must match ^[a-z][a-z0-9]{1,30}$'),
-  name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+  name: nameText(200).trim().min(1, 'must not be empty'),
   admin: z.object({ username, password, taxId: taxId.optional() }),
   selfSignup: z.boolean().default(false),
   // The message never repeats the value: it may hold a password.

@@ -1,0 +1,174 @@
+import { type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ArgumentMetadata, PipeTransform } from '@nestjs/common';
+import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
+import { ProblemException, problemType } from './problem-details.js';
+import { textFaultsIn } from './text-input.js';
+import { ValidationFailed } from './validation.js';
+
+/*
+ * The checks every request passes before any controller sees it. Each one answers through the one problem
+ * filter (Nest routes an error passed to `next` there), so whatever they refuse is problem+json too.
+ */
+
+/**
+ * Media types read as a JSON body: `application/json` (any parameters, e.g. `charset=utf-8`) and, for
+ * PATCH, JSON Merge Patch (RFC 7396), whose body is JSON as well.
+ */
+export const JSON_MEDIA_TYPES = ['application/json', 'application/merge-patch+json'] as const;
+
+const mediaTypeOf = (contentType: string | undefined): string | undefined =>
+  contentType?.split(';', 1)[0]?.trim().toLowerCase() || undefined;
+
+const hasBody = (req: Request): boolean =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+
+/**
+ * The media type a request with this content type and method may send a body in, or `false`.
+ * Pure, for the unit tests. api.md, Status codes: "415 a body that is not `application/json`".
+ */
+export const acceptsBodyOf = (contentType: string | undefined, method: string): boolean => {
+  const type = mediaTypeOf(contentType);
+  return type === 'application/json' || (type === 'application/merge-patch+json' && method === 'PATCH');
+};
+
+/**
+ * 415 for a non-empty body in any other media type, or with no `Content-Type` at all: a body that is not
+ * read as JSON was silently ignored before (a `text/plain` report request got the defaults).
+ * Must run before the JSON body parser.
+ */
+export const requireJsonBodies = (): RequestHandler => (req, res, next) => {
+  if (!hasBody(req) || acceptsBodyOf(req.headers['content-type'], req.method)) return next();
+  res.setHeader('Accept', 'application/json');
+  next(
+    new ProblemException(415, {
+      type: problemType('unsupported_media_type'),
+      detail: 'The request body must be application/json.',
+    }),
+  );
+};
+
+type RouteLayer = Readonly<{
+  route?: { _methods(): string[] };
+  match(path: string): unknown;
+}>;
+
+/**
+ * The methods some route serves at `path` (HEAD with GET, as Express serves it), read from the Express
+ * router at request time so every route Nest registered counts. `undefined` when no route matches the
+ * path, or when matching cannot tell (a malformed parameter: the router answers that with 400).
+ */
+const methodsAt = (app: Application, path: string): Set<string> | undefined => {
+  const layers = (app as unknown as { router?: { stack?: RouteLayer[] } }).router?.stack ?? [];
+  const methods = new Set<string>();
+  for (const layer of layers) {
+    if (!layer.route) continue;
+    try {
+      if (layer.match(path)) for (const method of layer.route._methods()) methods.add(method);
+    } catch {
+      return undefined;
+    }
+  }
+  return methods.size > 0 ? methods : undefined;
+};
+
+/**
+ * A path that exists answers a method it does not serve with 405 and `Allow` (RFC 9110 §15.5.6), and
+ * OPTIONS with 204 and `Allow`; a path that does not exist goes on to the 404 handler.
+ */
+export const answerWrongMethod =
+  (app: Application): RequestHandler =>
+  (req, res, next) => {
+    const methods = methodsAt(app, req.path);
+    if (!methods || methods.has(req.method)) return next();
+    const allow = [...methods, 'OPTIONS'].sort().join(', ');
+    res.setHeader('Allow', allow);
+    if (req.method === 'OPTIONS') {
+      res.status(204).end();
+      return;
+    }
+    next(
+      new ProblemException(405, {
+        type: problemType('method_not_allowed'),
+        detail: `${req.method} is not allowed here; allowed: ${allow}.`,
+      }),
+    );
+  };
+
+/**
+ * While the server closes (after the drain delay, see `createApp`), a request that still arrives on a
+ * kept-alive connection gets 503 problem+json and `Connection: close` — what Nest's `return503OnClosing`
+ * does, but in the contract's format.
+ */
+export const refuseWhileClosing =
+  (isClosing: () => boolean): RequestHandler =>
+  (_req: Request, res: Response, next: NextFunction) => {
+    if (!isClosing()) return next();
+    res.setHeader('Connection', 'close');
+    res.setHeader('Retry-After', '1');
+    next(new ProblemException(503, { detail: 'The server is shutting down; try again.' }));
+  };
+
+/**
+ * The same rule for what a handler may read from the request object itself instead of through a pipe
+ * (`req.query.lastEventId`, `req.header('last-event-id')`, `req.body`): any query value, header value or
+ * body string holding NUL or an unpaired surrogate is refused with 400 naming the field (a header by its
+ * name). Must run after the JSON body parser.
+ */
+export const refuseFaultyText = (): RequestHandler => (req, _res, next) => {
+  const errors = [
+    ...textFaultsIn(req.query, 'query'),
+    ...Object.entries(req.headers).flatMap(([name, value]) => textFaultsIn(value, name)),
+    ...textFaultsIn(req.body, 'body'),
+  ];
+  next(errors.length > 0 ? new ValidationFailed(errors) : undefined);
+};
+
+/**
+ * The global pipe: every body, query and path parameter a controller receives is refused with 400 when
+ * any string in it (or any key) holds NUL or an unpaired surrogate, naming the field — before the route's
+ * own schema, so a route that forgets the rule is still covered. It is what names a path parameter
+ * (`id`); `refuseFaultyText` has already covered query, headers and body by then.
+ */
+export class TextInputPipe implements PipeTransform {
+  transform(value: unknown, metadata: ArgumentMetadata): unknown {
+    if (metadata.type === 'custom') return value;
+    // A named parameter (`@Param('id')`) is the field itself; a whole body or query names its own fields.
+    const errors = textFaultsIn(value, metadata.data ?? metadata.type);
+    if (errors.length > 0) throw new ValidationFailed(errors);
+    return value;
+  }
+}
+
+/** Statuses for requests Node's HTTP parser refuses before Express sees them. */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+/**
+ * Node answers a request it cannot parse (a request line or headers over 16 KiB, a malformed request, a
+ * timeout) itself, with an empty body; this answers the same status as problem+json and closes, as Node
+ * does. Attach to the HTTP server once.
+ */
+export const answerClientErrors = (server: Server): void => {
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
+    const title = STATUS_CODES[status] ?? 'Bad Request';
+    const body = JSON.stringify({
+      type: 'about:blank',
+      title,
+      status,
+      detail:
+        status === 431 ? 'The request line or headers are too large.' : 'The request could not be read.',
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+};
