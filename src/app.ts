@@ -8,6 +8,7 @@ import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import { type AppConfig, ConfigError } from './infrastructure/config/app-config.js';
 import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logger.js';
+import { securityHeaders } from './interfaces/http/auth/security-headers.js';
 import { DrainingState } from './interfaces/http/health/draining-state.js';
 
 export type ConfluxApp = Readonly<{
@@ -42,6 +43,7 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
     return503OnClosing: true,
   });
   app.disable('x-powered-by');
+  app.use(securityHeaders());
   app.useBodyParser('json', { limit: BODY_LIMIT });
 
   const openApi = new DocumentBuilder()

@@ -13,6 +13,7 @@ import {
   IdempotencyKey,
 } from '../idempotency-key.entity.js';
 import {
+  assertMemberMayRequest,
   IdempotencyKeyInFlight,
   IdempotencyKeyReused,
   SubjectNotAllowed,
@@ -51,7 +52,7 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     if (!user) throw new SubjectNotAllowed();
     const taxId = body.subject?.taxId ?? user.taxId;
     if (!taxId) throw new SubjectRequired();
-    if (taxId !== user.taxId && caller.role !== 'admin') throw new SubjectNotAllowed();
+    if (caller.role !== 'admin') assertMemberMayRequest(user, taxId);
     const period = body.period ?? lastTwelveMonths(new Date());
 
     const request = { subject: { taxId }, period };
