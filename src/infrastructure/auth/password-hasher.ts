@@ -32,13 +32,20 @@ export type HashingLimits = Readonly<{
   concurrency: number;
   /** Computations allowed to wait; beyond, `AuthenticationBusy` (503 + Retry-After) at once. */
   maxQueued: number;
+  /**
+   * Longest a computation may wait for its turn; one that waited longer is dropped (AuthenticationBusy)
+   * instead of run. Bounds latency whatever the machine's speed: a count alone cannot (one hash takes
+   * ~60 ms on an idle core and 400 ms on a loaded one).
+   */
+  maxWaitMs: number;
 }>;
 
 /**
  * Two at once: scrypt runs on libuv's thread pool (4 threads), which file I/O and DNS share; two leave
- * room for them and bound memory to ~64 MiB however many logins arrive. 64 waiting is ~1–3 s of work.
+ * room for them and bound memory to ~64 MiB however many logins arrive. A login waits at most 2 s for
+ * its turn.
  */
-export const DEFAULT_HASHING_LIMITS: HashingLimits = { concurrency: 2, maxQueued: 64 };
+export const DEFAULT_HASHING_LIMITS: HashingLimits = { concurrency: 2, maxQueued: 128, maxWaitMs: 2000 };
 
 /**
  * scrypt from node:crypto: no native add-on to build, per-user random salt, timing-safe comparison.
@@ -59,7 +66,26 @@ export class ScryptPasswordHasher implements PasswordHasher {
   /** Runs scrypt within the limits; throws AuthenticationBusy when the queue is full. */
   private scrypt(password: string, salt: Buffer, keyLength: number, params: ScryptParams): Promise<Buffer> {
     if (this.limit.pendingCount >= this.limits.maxQueued) return Promise.reject(new AuthenticationBusy());
-    return this.limit(() => scryptAsync(password.normalize('NFKC'), salt, keyLength, options(params)));
+    // Refused as soon as the wait is over (a timer), not when its turn finally comes; a refused one is
+    // skipped when it reaches the front of the queue.
+    return new Promise<Buffer>((resolve, reject) => {
+      let state: 'queued' | 'started' | 'refused' = 'queued';
+      const timer = setTimeout(() => {
+        if (state !== 'queued') return;
+        state = 'refused';
+        reject(new AuthenticationBusy());
+      }, this.limits.maxWaitMs);
+      void this.limit(async () => {
+        if (state === 'refused') return;
+        state = 'started';
+        clearTimeout(timer);
+        try {
+          resolve(await scryptAsync(password.normalize('NFKC'), salt, keyLength, options(params)));
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    });
   }
 
   async hash(password: string): Promise<string> {
