@@ -9,6 +9,7 @@ import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import { type AppConfig, ConfigError } from './infrastructure/config/app-config.js';
 import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logger.js';
+import { securityHeaders } from './interfaces/http/auth/security-headers.js';
 import { DrainingState } from './interfaces/http/health/draining-state.js';
 import {
   JSON_MEDIA_TYPES,
@@ -53,6 +54,8 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
     return503OnClosing: false,
   });
   app.disable('x-powered-by');
+  // Security headers first, so every answer (405, 415, 503 below too) carries them.
+  app.use(securityHeaders());
   let serverClosing = false;
   // Order matters: these run before every route, and before the body is read.
   app.use(refuseWhileClosing(() => serverClosing));

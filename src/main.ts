@@ -54,7 +54,7 @@ const main = async (): Promise<void> => {
   let conflux: Awaited<ReturnType<typeof createApp>>;
   try {
     conflux = await createApp(config);
-    await conflux.app.listen(config.port);
+    await conflux.app.listen(config.port, config.host);
   } catch (error) {
     await stopEmbedded();
     const message = error instanceof Error ? error.message : String(error);

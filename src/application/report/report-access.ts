@@ -1,9 +1,25 @@
 import type { AuthUser } from '../auth/auth-user.js';
 import { DomainError } from '../../domain/shared/decider.js';
+import { TaxIdUnverified } from '../../domain/user/user.errors.js';
 
 /** Owners see their reports; admins see every report of their tenant. Anyone else gets "not found". */
 export const canSee = (caller: AuthUser, report: { tenantId: string; requestedBy: string }): boolean =>
   report.tenantId === caller.tenantId && (caller.role === 'admin' || report.requestedBy === caller.userId);
+
+/**
+ * Who may see whose money (api.md, Bodies): a member may request reports only about their own tax ID,
+ * and only once a tenant admin has verified it — anyone can type anyone's tax ID at sign-up. `user` is
+ * the caller's row read from the tenant database at request time, not a token claim, so a verification
+ * (PATCH /v1/users/:id) counts at once, without a new login. Admins may name any subject.
+ * Throws SubjectNotAllowed (403 `subject_forbidden`) or TaxIdUnverified (403 `tax_id_unverified`).
+ */
+export const assertMemberMayRequest = (
+  user: Readonly<{ taxId?: string | null; taxIdVerified: boolean }>,
+  taxId: string,
+): void => {
+  if (taxId !== user.taxId) throw new SubjectNotAllowed();
+  if (!user.taxIdVerified) throw new TaxIdUnverified();
+};
 
 export class ReportNotVisible extends DomainError {
   constructor(readonly reportId: string) {

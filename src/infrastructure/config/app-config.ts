@@ -59,6 +59,10 @@ const envSchema = z.object({
   WORK_LEASE_MS: int(10_000, 500),
   WORKER_CONCURRENCY: int(16, 1),
   TENANT_STATUS_CACHE_MS: int(5000),
+  HOST: z.string().min(1).optional(),
+  LOGIN_MAX_FAILURES: int(10, 1),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).optional(),
+  LOGIN_LOCKOUT_SECONDS: int(900, 1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -90,6 +94,10 @@ export type AppConfig = Readonly<{
   /** The report process manager's tunables. */
   process: ProcessOptions;
   logLevel: string;
+  /** Address the HTTP server binds (HOST): 127.0.0.1 in development and tests, 0.0.0.0 in production. */
+  host: string;
+  /** Login throttling (issue 6, item 7): failures per tenant+username and per client address, lockout. */
+  login: Readonly<{ maxFailures: number; maxFailuresPerAddress: number; lockoutSeconds: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -181,5 +189,12 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       concurrency: e.WORKER_CONCURRENCY,
     },
     logLevel: e.LOG_LEVEL,
+    host: e.HOST ?? (e.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
+    login: {
+      maxFailures: e.LOGIN_MAX_FAILURES,
+      // api.md: one limit for both keys unless the operator sets the address's own (e.g. behind a NAT).
+      maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS ?? e.LOGIN_MAX_FAILURES,
+      lockoutSeconds: e.LOGIN_LOCKOUT_SECONDS,
+    },
   };
 };

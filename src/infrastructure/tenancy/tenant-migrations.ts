@@ -52,4 +52,23 @@ export const tenantMigrations: readonly TenantMigration[] = [
        )`,
     ],
   },
+  {
+    // Issue 6, items 8 and 13. Usernames become unique ignoring case. Pairs that differ only in case
+    // (`bob` and `BOB`) may already exist: they are KEPT — each still signs in with its exact spelling —
+    // but marked `legacy_case_duplicate` (all but the oldest of each group), which exempts them from the
+    // new index; no new such pair can be made. Refusing would lock the tenant out until an operator
+    // renamed someone. Tax IDs already stored have no known provenance (sign-up or admin), so they start
+    // unverified: a tenant admin verifies them with PATCH /v1/users/:id.
+    name: '0003_users_case_insensitive_and_verified_tax_id',
+    up: [
+      `ALTER TABLE users ADD COLUMN tax_id_verified boolean NOT NULL DEFAULT false`,
+      `ALTER TABLE users ADD COLUMN legacy_case_duplicate boolean NOT NULL DEFAULT false`,
+      `UPDATE users u SET legacy_case_duplicate = true
+         WHERE EXISTS (SELECT 1 FROM users o WHERE lower(o.username) = lower(u.username)
+                         AND (o.created_at, o.id) < (u.created_at, u.id))`,
+      `CREATE UNIQUE INDEX users_username_lower_unique ON users (lower(username))
+         WHERE NOT legacy_case_duplicate`,
+      `CREATE INDEX users_newest_first ON users (created_at DESC, id DESC)`,
+    ],
+  },
 ];

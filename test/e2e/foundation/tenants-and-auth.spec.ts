@@ -101,6 +101,7 @@ describe('tenants, users and auth (e2e)', () => {
       tenantId: acme.id,
       username: 'bob',
       taxId: 'bob-123',
+      taxIdVerified: true,
       role: 'member',
     });
 
@@ -184,6 +185,7 @@ describe('tenants, users and auth (e2e)', () => {
       tenantId: globex.id,
       username: 'sam',
       taxId: 'sam-1',
+      taxIdVerified: false,
       role: 'member',
     });
     await tokenOf(globex.id, 'sam', 'sam-password-4444');

@@ -14,6 +14,7 @@ import {
   IdempotencyKey,
 } from '../idempotency-key.entity.js';
 import {
+  assertMemberMayRequest,
   IdempotencyKeyInFlight,
   IdempotencyKeyReused,
   SubjectNotAllowed,
@@ -53,7 +54,7 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
     if (!user) throw new SubjectNotAllowed();
     const taxId = body.subject?.taxId ?? user.taxId;
     if (!taxId) throw new SubjectRequired();
-    if (taxId !== user.taxId && caller.role !== 'admin') throw new SubjectNotAllowed();
+    if (caller.role !== 'admin') assertMemberMayRequest(user, taxId);
     const now = this.clock.now();
     const period = body.period ?? lastTwelveMonths(now);
 

@@ -1,5 +1,6 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
 import { z } from 'zod';
 import { AuthService } from '../../../application/auth/auth.service.js';
 import type { IssuedToken } from '../../../application/ports/access-tokens.port.js';
@@ -27,8 +28,13 @@ export class AuthController {
 
   @Post('login')
   @HttpCode(200)
-  login(@Body(new ZodValidationPipe(loginBody)) body: z.output<typeof loginBody>): Promise<IssuedToken> {
-    return this.auth.login(body);
+  login(
+    @Body(new ZodValidationPipe(loginBody)) body: z.output<typeof loginBody>,
+    @Req() req: Request,
+  ): Promise<IssuedToken> {
+    // The socket's address unless Express is told to trust a proxy (`trust proxy`); never a raw header a
+    // client could forge to escape the per-address limit.
+    return this.auth.login(body, { address: req.ip ?? req.socket.remoteAddress ?? 'unknown' });
   }
 
   @Post('signup')

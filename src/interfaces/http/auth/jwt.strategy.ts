@@ -20,11 +20,25 @@ const claims = z.object({
   sub: z.string().min(1),
   tid: z.string().min(1),
   role: z.enum(['member', 'admin']),
+  // jsonwebtoken checks `exp` only when present: a signed token without one would never expire.
+  exp: z.number().int(),
 });
+
+/** Clock skew tolerated between the instance that signed a token and the one checking it. */
+const CLOCK_SKEW_SECONDS = 60;
+
+/**
+ * True when `exp` (seconds since the epoch) lies within what this service issues: at most JWT_TTL_SECONDS
+ * (plus skew) from now. A correctly signed token living longer did not come from `JwtAccessTokens`
+ * (or the TTL was lowered since): refused. jsonwebtoken has already refused an `exp` in the past.
+ */
+export const expiresWithinTtl = (exp: number, ttlSeconds: number, nowMs: number): boolean =>
+  exp <= Math.floor(nowMs / 1000) + ttlSeconds + CLOCK_SKEW_SECONDS;
 
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   private readonly tenantStatus: TenantStatusCache;
+  private readonly ttlSeconds: number;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, @Inject(TENANT_DIRECTORY) tenants: TenantDirectory) {
     super({
@@ -39,15 +53,18 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     });
     // A disabled tenant's tokens stop working within TENANT_STATUS_CACHE_MS; most requests skip the lookup.
     this.tenantStatus = new TenantStatusCache(tenants, { ttlMs: config.tenantStatusCacheMs });
+    this.ttlSeconds = config.jwtTtlSeconds;
   }
 
   /**
-   * A signature is not enough: the tenant must still exist and be active (a removed tenant's tokens die
-   * with it, at the latest TENANT_STATUS_CACHE_MS later).
+   * A signature is not enough: the token must expire (`exp`, no later than JWT_TTL_SECONDS from now), and
+   * the tenant must still exist and be active (a removed tenant's tokens die with it, at the latest
+   * TENANT_STATUS_CACHE_MS later).
    */
   async validate(payload: unknown): Promise<AuthUser> {
     const parsed = claims.safeParse(payload);
-    if (!parsed.success) throw new UnauthorizedException('Invalid access token.');
+    if (!parsed.success || !expiresWithinTtl(parsed.data.exp, this.ttlSeconds, Date.now()))
+      throw new UnauthorizedException('Invalid access token.');
     if ((await this.tenantStatus.status(parsed.data.tid)) !== 'active')
       throw new UnauthorizedException('The tenant of this token is not active.');
     return { userId: parsed.data.sub, tenantId: parsed.data.tid, role: parsed.data.role };

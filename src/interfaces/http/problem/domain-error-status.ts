@@ -25,4 +25,9 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   username_taken: 409,
   invalid_credentials: 401,
   signup_disabled: 403,
+  login_locked_out: 429,
+  authentication_busy: 503,
+  user_not_found: 404,
+  last_admin: 409,
+  tax_id_unverified: 403,
 };

@@ -22,3 +22,22 @@ export const createUserBody = z.object({
   taxId,
   role: role.default('member'),
 });
+
+/** GET /v1/users: the same cursor pagination as GET /v1/reports. */
+export const listUsersQuery = z.object({
+  limit: z.coerce
+    .number()
+    .int('must be an integer')
+    .min(1, 'must be at least 1')
+    .max(100, 'must be at most 100')
+    .default(20),
+  startingAfter: z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters').optional(),
+});
+
+/** PATCH /v1/users/:id — `{ taxId, role }`, at least one; a tax ID set here is verified. */
+export const updateUserBody = z
+  .object({ taxId: taxId.optional(), role: role.optional() })
+  .refine((b) => b.taxId !== undefined || b.role !== undefined, {
+    message: 'give taxId, role or both',
+    path: ['taxId'],
+  });

@@ -37,3 +37,48 @@ describe('ScryptPasswordHasher', () => {
     await expect(hasher.verify('whatever', '$scrypt$ln=10,r=8,p=1$c2FsdA$')).resolves.toBe(false);
   });
 });
+
+describe('ScryptPasswordHasher under a flood (issue 6, item 7)', () => {
+  const isBusy = (result: PromiseSettledResult<unknown>) =>
+    result.status === 'rejected' && (result.reason as { code?: string }).code === 'authentication_busy';
+
+  it('queues at most maxQueued computations and refuses the rest at once — unknown users alike', async () => {
+    const hasher = new ScryptPasswordHasher(
+      { logN: 10, r: 8, p: 1 },
+      {
+        concurrency: 2,
+        maxQueued: 4,
+        maxWaitMs: 600_000,
+      },
+    );
+    const encoded = await hasher.hash('the right password');
+    // A burst: wrong passwords for a known user, and unknown users (no hash).
+    const burst = Array.from({ length: 20 }, (_, i) =>
+      i % 2 ? hasher.verify(`wrong ${i}`, encoded) : hasher.verify(`guess ${i}`, undefined),
+    );
+    const results = await Promise.allSettled(burst);
+    const busy = results.filter(isBusy).length;
+    const checked = results.filter((r) => r.status === 'fulfilled');
+    expect(checked.length).toBeGreaterThan(0);
+    expect(checked.length).toBeLessThanOrEqual(4 + 2);
+    expect(busy).toBe(20 - checked.length);
+    for (const r of checked) expect(r).toEqual({ status: 'fulfilled', value: false });
+    // Once the flood has drained, checks work again.
+    await expect(hasher.verify('the right password', encoded)).resolves.toBe(true);
+    await expect(hasher.verify('nobody', undefined)).resolves.toBe(false);
+  });
+
+  it('drops a computation that waited longer than maxWaitMs instead of running it late', async () => {
+    const hasher = new ScryptPasswordHasher(
+      { logN: 14, r: 8, p: 1 },
+      { concurrency: 1, maxQueued: 100, maxWaitMs: 1 },
+    );
+    const encoded = await hasher.hash('pw');
+    // The first runs at once; the others wait behind a hash of ~10–400 ms, far beyond 1 ms.
+    const results = await Promise.allSettled(
+      [1, 2, 3, 4].map((i) => hasher.verify(i === 1 ? 'pw' : 'no', encoded)),
+    );
+    expect(results[0]).toEqual({ status: 'fulfilled', value: true });
+    expect(results.slice(1).every(isBusy)).toBe(true);
+  });
+});

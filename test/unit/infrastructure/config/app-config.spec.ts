@@ -103,3 +103,33 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('loadConfig: HOST and login throttling (issue 6, items 7 and 8)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'conflux-config-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('binds 127.0.0.1 in development, 0.0.0.0 in production, HOST when given', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).host).toBe('127.0.0.1');
+    expect(loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets }).host).toBe('0.0.0.0');
+    expect(loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets, HOST: '10.0.0.5' }).host).toBe(
+      '10.0.0.5',
+    );
+  });
+
+  it('throttles logins after 10 failures for 900 s by default; the address limit follows unless set', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).login).toEqual({
+      maxFailures: 10,
+      maxFailuresPerAddress: 10,
+      lockoutSeconds: 900,
+    });
+    expect(
+      loadConfig({
+        DATA_DIR: dataDir,
+        LOGIN_MAX_FAILURES: '5',
+        LOGIN_LOCKOUT_SECONDS: '60',
+        LOGIN_MAX_FAILURES_PER_ADDRESS: '50',
+      }).login,
+    ).toEqual({ maxFailures: 5, maxFailuresPerAddress: 50, lockoutSeconds: 60 });
+    expect(() => loadConfig({ DATA_DIR: dataDir, LOGIN_MAX_FAILURES: '0' })).toThrow(/LOGIN_MAX_FAILURES/);
+  });
+});
