@@ -52,4 +52,16 @@ export const tenantMigrations: readonly TenantMigration[] = [
        )`,
     ],
   },
+  {
+    // Whose database this is: written when a tenant first opens it, checked on every open, so a database
+    // given to two tenants never serves one tenant's data to the other (issue 6, item 14).
+    name: '0003_tenant_marker',
+    up: [
+      `CREATE TABLE conflux_tenant (
+         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+         tenant_id text NOT NULL,
+         claimed_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    ],
+  },
 ];
