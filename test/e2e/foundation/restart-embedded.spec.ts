@@ -109,14 +109,13 @@ describe('restarting the embedded default (e2e)', () => {
 
     for (const run of [2, 3]) {
       await start();
-      const ready = await api('GET', '/health/ready', '');
-      expect(ready.status).toBe(200);
-      expect(ready.body.details.tenantDatabases).toMatchObject({ status: 'up', unreachable: [] });
-
       const token = await login();
       const list = await api('GET', '/v1/reports', token);
       expect(list.status).toBe(200);
       expect(list.body.data.map((r: { id: string }) => r.id).sort()).toEqual([...reports].sort());
+      const ready = await api('GET', '/health/ready', '');
+      expect(ready.status).toBe(200);
+      expect(ready.body.details.tenantDatabases).toMatchObject({ status: 'up', unreachable: [] });
       reports.push(await readyReport(token));
       expect(reports).toHaveLength(run);
       await stop();
