@@ -25,3 +25,23 @@ export class TenantDatabaseUnusable extends DomainError {
     super('tenant_database_unusable', 'The given database could not be opened or migrated.');
   }
 }
+
+/**
+ * The tenant's database cannot be reached now (refused, timed out, shutting down, too many connections).
+ * Only this tenant's requests answer 503; `retryAfterSeconds` becomes `Retry-After`.
+ */
+export class TenantDatabaseUnavailable extends DomainError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('tenant_database_unavailable', 'The tenant database is unavailable; try again later.');
+  }
+}
+
+/**
+ * The database already belongs to another tenant: registered under another tenant (the same host, port and
+ * database name), or carrying another tenant's marker. One tenant, one database — never another's data.
+ */
+export class TenantDatabaseInUse extends DomainError {
+  constructor() {
+    super('tenant_database_in_use', 'The database is already used by another tenant.');
+  }
+}

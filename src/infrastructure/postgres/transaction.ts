@@ -21,10 +21,17 @@ export const inTransaction = async <T>(
 
 /**
  * Applies idempotent DDL under an advisory lock: instances starting together would otherwise collide in
- * the catalog even with `CREATE … IF NOT EXISTS`.
+ * the catalog even with `CREATE … IF NOT EXISTS`. `then` (optional) runs in the same transaction, under
+ * the same lock, after the DDL: a data migration that must run once however many instances start.
  */
-export const migrateSchema = (pool: pg.Pool, lockName: string, ddl: string): Promise<void> =>
+export const migrateSchema = (
+  pool: pg.Pool,
+  lockName: string,
+  ddl: string,
+  then?: (client: pg.PoolClient) => Promise<void>,
+): Promise<void> =>
   inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockName]);
     await client.query(`SET LOCAL client_min_messages = warning; ${ddl}`);
+    await then?.(client);
   });

@@ -5,6 +5,7 @@ import { TENANT_DIRECTORY } from '../../application/ports/tenant-directory.port.
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CONTROL_DATABASE, ControlDatabase } from './control-database.js';
 import { CredentialCipher } from './credential-cipher.js';
+import { DatabaseKeys } from './database-identity.js';
 import { PostgresTenantDirectory, templateFromDatabaseUrl } from './postgres-tenant-directory.js';
 import { MikroOrmTenantDatabases } from './tenant-databases.js';
 
@@ -30,6 +31,7 @@ const controlUrl = (config: AppConfig): string => {
         const directory = new PostgresTenantDirectory({
           control: control.pool,
           cipher: new CredentialCipher(config.secrets.masterKey),
+          keys: new DatabaseKeys(config.secrets.masterKey),
           databaseUrlTemplate:
             config.tenantDatabaseUrlTemplate ?? templateFromDatabaseUrl(controlUrl(config)),
           logger: logger.child({ component: 'tenants' }),
@@ -54,6 +56,6 @@ const controlUrl = (config: AppConfig): string => {
     { provide: TENANT_DATABASES, useExisting: MikroOrmTenantDatabases },
     { provide: TENANT_DIRECTORY, useExisting: PostgresTenantDirectory },
   ],
-  exports: [CONTROL_DATABASE, TENANT_DATABASES, TENANT_DIRECTORY],
+  exports: [CONTROL_DATABASE, TENANT_DATABASES, TENANT_DIRECTORY, MikroOrmTenantDatabases],
 })
 export class TenancyModule {}

@@ -71,4 +71,16 @@ export const tenantMigrations: readonly TenantMigration[] = [
       `CREATE INDEX users_newest_first ON users (created_at DESC, id DESC)`,
     ],
   },
+  {
+    // Whose database this is: written when a tenant first opens it, checked on every open, so a database
+    // given to two tenants never serves one tenant's data to the other (issue 6, item 14).
+    name: '0004_tenant_marker',
+    up: [
+      `CREATE TABLE conflux_tenant (
+         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+         tenant_id text NOT NULL,
+         claimed_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    ],
+  },
 ];

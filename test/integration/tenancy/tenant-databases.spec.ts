@@ -128,11 +128,14 @@ describe('MikroOrmTenantDatabases', () => {
     open();
     await expect(databases.em('nobody')).rejects.toBeInstanceOf(TenantNotFound);
     expect(databases.openTenants()).toEqual([]);
-    urls.set('nobody', a.url);
+    const own = await createTestDatabase('tenant_nobody');
+    urls.set('nobody', own.url);
     try {
       await expect(databases.em('nobody')).resolves.toBeDefined();
     } finally {
       urls.delete('nobody');
+      await databases.close();
+      await own.drop();
     }
   });
 

@@ -6,6 +6,7 @@ import { LOGGER, type Logger } from '../../../application/ports/logger.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
 import { redactSecrets } from '../../../infrastructure/logging/pino-logger.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../../../infrastructure/tenancy/control-database.js';
+import { MikroOrmTenantDatabases } from '../../../infrastructure/tenancy/tenant-databases.js';
 import { Public } from '../auth/public.decorator.js';
 import { ProblemException } from '../problem/problem-details.js';
 import { DrainingState } from './draining-state.js';
@@ -14,11 +15,13 @@ const CHECK_TIMEOUT_MS = 3000;
 /** A key that never exists: a HEAD of it is a cheap round trip to the storage. */
 const READINESS_PROBE_KEY = 'health/readiness-probe';
 
-type CheckDetails = Record<string, { status: string; message?: unknown }>;
+type CheckDetails = Record<string, { status: string; message?: unknown; unreachable?: unknown }>;
 
 /**
  * Kubernetes-style probes. Liveness looks at the process only; readiness at what a request needs: the
  * control database, the event store and object storage (never the external providers: their outages show on reports).
+ * Tenant databases found unreachable are named under `tenantDatabases` but never fail readiness: one
+ * tenant's outage is that tenant's (its requests answer 503), not every tenant's (ecosystem.md).
  */
 @ApiTags('health')
 @Public()
@@ -32,6 +35,7 @@ export class HealthController {
     @Inject(OBJECT_STORAGE) private readonly storage: ObjectStorage,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly draining: DrainingState,
+    private readonly tenantDatabases: MikroOrmTenantDatabases,
   ) {}
 
   @Get('live')
@@ -64,6 +68,12 @@ export class HealthController {
             await this.storage.head(READINESS_PROBE_KEY);
           })
           .withTimeout(CHECK_TIMEOUT_MS),
+        this.indicators.check('tenantDatabases').attempt(() => {
+          const unreachable = this.tenantDatabases.unreachableDatabases();
+          return {
+            unreachable: unreachable.map(({ tenantId, since }) => ({ tenantId, since: since.toISOString() })),
+          };
+        }),
       ]);
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
@@ -72,7 +82,8 @@ export class HealthController {
         Object.entries(details).map(([name, check]) => [
           name,
           check.status === 'up'
-            ? { status: 'up' }
+            ? // The tenant outages stay visible while something else fails readiness.
+              { status: 'up', ...(name === 'tenantDatabases' ? { unreachable: check.unreachable } : {}) }
             : {
                 status: check.status,
                 message: redactSecrets(typeof check.message === 'string' ? check.message : 'down'),

@@ -21,6 +21,8 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   tenant_database_exists: 409,
   tenant_not_found: 404,
   tenant_database_unusable: 422,
+  tenant_database_unavailable: 503,
+  tenant_database_in_use: 409,
   // users and auth
   username_taken: 409,
   invalid_credentials: 401,
