@@ -8,6 +8,7 @@ import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import { type AppConfig, ConfigError } from './infrastructure/config/app-config.js';
 import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logger.js';
+import { requestLogger } from './infrastructure/logging/request-logger.js';
 import { DrainingState } from './interfaces/http/health/draining-state.js';
 
 export type ConfluxApp = Readonly<{
@@ -67,6 +68,7 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
   server.headersTimeout = SERVER_TIMEOUTS.headersTimeoutMs;
   server.requestTimeout = SERVER_TIMEOUTS.requestTimeoutMs;
   app.disable('x-powered-by');
+  app.use(requestLogger(logger));
   app.useBodyParser('json', { limit: BODY_LIMIT });
 
   const openApi = new DocumentBuilder()
