@@ -10,6 +10,7 @@ import { AppModule } from './app.module.js';
 import { type AppConfig, ConfigError } from './infrastructure/config/app-config.js';
 import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logger.js';
 import { securityHeaders } from './interfaces/http/auth/security-headers.js';
+import { requestLogger } from './infrastructure/logging/request-logger.js';
 import { DrainingState } from './interfaces/http/health/draining-state.js';
 import {
   JSON_MEDIA_TYPES,
@@ -36,6 +37,27 @@ export type CreateAppOptions = Readonly<{
 const BODY_LIMIT = '1mb';
 
 /**
+ * Timeouts of the HTTP server, set deliberately rather than left at Node's defaults (keep-alive 5 s).
+ * - `keepAliveTimeoutMs`: an idle keep-alive connection stays open this long. It must outlast every
+ *   client's idle timeout, so the client always closes first: otherwise a client that reuses its idle
+ *   socket just as the server closes it sees `other side closed` / ECONNRESET (seen on a loaded machine,
+ *   where a client's own idle timer fires late). undici keeps an idle socket 4 s (or the advertised
+ *   `Keep-Alive: timeout` minus 2 s), Node's http.Agent without `timeout` forever, load balancers ~60 s.
+ * - `headersTimeoutMs`: a client must send a request's headers within this time (slow-header attacks);
+ *   above the keep-alive timeout, the usual rule, so no timer ever races a reused connection's request.
+ * - `requestTimeoutMs`: the whole request (headers and a body of at most 1 MiB) must arrive within this;
+ *   responses are not bounded by it (a live-progress stream may run for minutes).
+ */
+export const SERVER_TIMEOUTS = {
+  keepAliveTimeoutMs: 65_000,
+  headersTimeoutMs: 66_000,
+  requestTimeoutMs: 120_000,
+} as const;
+
+/** How often, once closing, connections that went idle are closed (Node closes idle ones only at close()). */
+const CLOSE_IDLE_EVERY_MS = 100;
+
+/**
  * Builds the initialised application (not yet listening): `await app.listen(port)` next.
  * `config.databaseUrl` must be set — `main` starts an embedded PostgreSQL when the environment has none.
  */
@@ -53,8 +75,13 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
     // Replaced by `refuseWhileClosing` below: Nest's own answer is text/html, not problem+json.
     return503OnClosing: false,
   });
+  const server = app.getHttpServer();
+  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeoutMs;
+  server.headersTimeout = SERVER_TIMEOUTS.headersTimeoutMs;
+  server.requestTimeout = SERVER_TIMEOUTS.requestTimeoutMs;
   app.disable('x-powered-by');
-  // Security headers first, so every answer (405, 415, 503 below too) carries them.
+  // One log line per request, and security headers, on every answer (405, 415, 503 below too).
+  app.use(requestLogger(logger));
   app.use(securityHeaders());
   let serverClosing = false;
   // Order matters: these run before every route, and before the body is read.
@@ -87,7 +114,14 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
       logger.info({ delayMs: config.shutdownDelayMs }, 'shutting down: readiness now answers 503');
       if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
       serverClosing = true;
-      await app.close();
+      // A request in flight at close leaves its connection idle afterwards, which would hold the close for
+      // the whole keep-alive timeout: close such connections as soon as they go idle.
+      const closeIdle = setInterval(() => server.closeIdleConnections(), CLOSE_IDLE_EVERY_MS);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(closeIdle);
+      }
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     })());

@@ -10,12 +10,16 @@ export type NodeProcess = Readonly<{
   kill: (signal?: NodeJS.Signals) => Promise<void>;
 }>;
 
-/** Starts `node <script>` (relative to the project root) and resolves once it printed `ready`. */
+/**
+ * Starts `node <script>` (relative to the project root) and resolves once it printed `ready`. The default
+ * start timeout is generous: on a loaded 2-core machine a cold start (module loading, migrations, an
+ * embedded PostgreSQL) took well over the 30 s once allowed. `TEST_WAIT_SCALE` stretches it further.
+ */
 export const startNodeProcess = async (
   script: string,
   env: NodeJS.ProcessEnv,
   ready: string | RegExp,
-  timeoutMs = 30_000,
+  timeoutMs = 120_000 * Number(process.env.TEST_WAIT_SCALE ?? 1),
 ): Promise<NodeProcess> => {
   const child = spawn(process.execPath, [resolve(script)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

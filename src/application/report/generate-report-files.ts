@@ -52,8 +52,26 @@ const CSV_HEADER = `${CSV_COLUMNS.join(',')}\r\n`;
 
 /** RFC 4180: a field holding a comma, a quote, CR or LF is quoted, and its quotes are doubled. */
 const NEEDS_QUOTES = /[",\r\n]/;
-export const csvField = (value: string): string =>
-  NEEDS_QUOTES.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+
+/**
+ * Text a spreadsheet would run as a formula (CSV/formula injection, OWASP): a cell starting with `=`, `+`,
+ * `-`, `@`, tab, CR or LF — also after leading whitespace, and their full-width forms (＝＋－＠), which some
+ * spreadsheet locales read as the ASCII ones.
+ */
+const FORMULA_START = /^[\t\r\n]|^\s*[=+\-@\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/**
+ * Provider text made inert for spreadsheets: a leading `'` before text that would start a formula
+ * (`=HYPERLINK(…)` → `'=HYPERLINK(…)`), OWASP's advice; other text unchanged. Only for text cells — the
+ * amount column is written by `formatCents`, so a negative amount stays a number.
+ */
+export const neutraliseFormula = (value: string): string => (FORMULA_START.test(value) ? `'${value}` : value);
+
+/** One CSV text cell: neutralised (`neutraliseFormula`), then quoted per RFC 4180 where needed. */
+export const csvField = (value: string): string => {
+  const text = neutraliseFormula(value);
+  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
 
 /** Two decimals from integer cents: `-1234` → `-12.34`, never `-12.3` or a float artefact. */
 export const formatCents = (cents: number): string => {

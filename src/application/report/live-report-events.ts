@@ -106,6 +106,11 @@ export class LiveReportEvents implements BeforeApplicationShutdown {
     this.endAll();
   }
 
+  /** Followers registered now, over all streams (for tests and diagnostics: 0 once every client left). */
+  get followers(): number {
+    return this.count;
+  }
+
   /** Registers for `streamName`, then reads it; the registration ends when `signal` aborts. */
   async follow(streamName: string, signal: AbortSignal): Promise<FollowedStream> {
     const listener = new Listener(streamName);

@@ -117,6 +117,33 @@ const generatedSecret = (dataDir: string, file: string, make: () => string): str
   return value;
 };
 
+/** The provider URL variables, in the order problems name them. */
+const PROVIDER_URL_VARIABLES = ['PROVIDER_BANK_URL', 'PROVIDER_CREDIT_URL', 'PROVIDER_TAX_URL'] as const;
+
+/**
+ * Real providers or the bundled simulator, never a mix, and never the simulator in production: a report
+ * must not combine real bank data with fabricated tax filings, and a misspelled variable must not quietly
+ * turn a production provider into the simulator. Given the raw environment, returns one problem per
+ * missing variable (empty when all three are set, or none is set outside production). Variables that look
+ * like a misspelled provider URL (`PROVIDER_*` but not one of the three) are named in the message.
+ * Rule: issue 6 item 15 (README "Running it for real").
+ */
+export const providerUrlProblems = (env: NodeJS.ProcessEnv): string[] => {
+  const isSet = (name: string) => (env[name] ?? '') !== '';
+  const missing = PROVIDER_URL_VARIABLES.filter((name) => !isSet(name));
+  const set = PROVIDER_URL_VARIABLES.filter((name) => isSet(name));
+  const production = env.NODE_ENV === 'production';
+  if (missing.length === 0 || (set.length === 0 && !production)) return [];
+  const known: readonly string[] = PROVIDER_URL_VARIABLES;
+  const unknown = Object.keys(env).filter((name) => name.startsWith('PROVIDER_') && !known.includes(name));
+  const hint = unknown.length > 0 ? `; set but not recognised: ${unknown.join(', ')}` : '';
+  const reason =
+    set.length > 0
+      ? `required because ${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set (real and simulated providers are never mixed)`
+      : 'required in production (the bundled provider simulator never runs when NODE_ENV=production)';
+  return missing.map((name) => `${name}: ${reason}${hint}`);
+};
+
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
   const parsed = envSchema.safeParse(env);
   // Missing production secrets are reported together with any other problem, so one start-up attempt
@@ -128,6 +155,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
         problems.push(`${name}: required in production (nothing is generated when NODE_ENV=production)`);
     }
   }
+  problems.push(...providerUrlProblems(env));
   if (!parsed.success) {
     throw new ConfigError([
       ...parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),

@@ -14,6 +14,23 @@ const SECRET_KEYS = [
   'secret',
 ];
 
+/** Every string inside a serialized value through `redactSecrets`, a few levels deep (cycles stop there). */
+const redactDeep = (value: unknown, depth = 0): unknown => {
+  if (typeof value === 'string') return redactSecrets(value);
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, depth + 1)]));
+};
+
+/**
+ * The error serializer of the one logger (`err` and `error` fields, and an Error logged as the first
+ * argument): pino's standard one (type, message and stack with their causes, enumerable properties such as
+ * a driver's `detail`), then every string in it through `redactSecrets`. So an error is redacted wherever
+ * it is logged — a connection string in a driver's message never reaches a log line.
+ */
+export const serializeError = (error: unknown): unknown =>
+  redactDeep(pino.stdSerializers.err(error as Error));
+
 export const createLogger = (level: string, destination?: DestinationStream): Logger =>
   pino(
     {
@@ -21,6 +38,20 @@ export const createLogger = (level: string, destination?: DestinationStream): Lo
       base: { service: 'conflux' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: serializeError, error: serializeError },
+      hooks: {
+        // The message too: an Error logged alone becomes its own message, and messages are free text.
+        logMethod(args, method) {
+          const [first, second, ...rest] = args as unknown[];
+          if (first instanceof Error && typeof second !== 'string')
+            return method.apply(this, [first, redactSecrets(first.message)] as never);
+          if (typeof first === 'string')
+            return method.apply(this, [redactSecrets(first), ...args.slice(1)] as never);
+          if (typeof second === 'string')
+            return method.apply(this, [first, redactSecrets(second), ...rest] as never);
+          return method.apply(this, args);
+        },
+      },
       redact: {
         paths: SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]),
         censor: '[redacted]',

@@ -1,4 +1,5 @@
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import type { Socket } from 'node:net';
 import type { Response } from 'express';
 import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
 import type { ReportResource } from '../../../application/report/report-resource.js';
@@ -29,6 +30,12 @@ export class ReportEventStream implements BeforeApplicationShutdown {
     for (const stream of this.open) stream.abort();
   }
 
+  /**
+   * Answers one SSE request on `res` (Express's, its request at `res.req`): 204 when the client already has
+   * the final revision (`Last-Event-ID`; an EventSource stops reconnecting on 204, never on an empty 200),
+   * else 200 with the missed state and every later revision until the final one. The live registration is
+   * released as soon as the client goes away, whenever that is — before this method runs included.
+   */
   async stream(
     visible: Report,
     lastEventId: string | undefined,
@@ -36,17 +43,20 @@ export class ReportEventStream implements BeforeApplicationShutdown {
     present: (report: Report) => Promise<ReportResource>,
   ): Promise<void> {
     const abort = new AbortController();
+    let left = false;
+    const gone = (): void => {
+      left = true;
+      abort.abort();
+    };
+    // A client can leave during authentication or the report read, before this method runs: its close
+    // event has fired already, so the state is checked too. The response's close is also our own end.
+    const socket = res.req.socket as Socket | null;
+    res.once('close', gone);
+    res.req.once('aborted', gone);
+    socket?.once('close', gone);
+    if (res.destroyed || res.writableEnded || !socket || socket.destroyed) gone();
     this.open.add(abort);
-    // The response's close is the client going away (or our end): either way the subscription stops.
-    res.on('close', () => abort.abort());
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    res.flushHeaders();
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), this.options.heartbeatMs);
+    let heartbeat: NodeJS.Timeout | undefined;
 
     const send = async (report: Report, revision: number) => {
       const event = isFinal(report.status) ? report.status : 'progress';
@@ -55,17 +65,31 @@ export class ReportEventStream implements BeforeApplicationShutdown {
     };
 
     try {
+      if (abort.signal.aborted) return;
       const name = reportStream(visible.tenantId, visible.id);
       // A final report never changes: no need to follow it.
       const followed = isFinal(visible.status)
         ? { initial: await this.store.readStream(name), live: undefined }
         : await this.live.follow(name, abort.signal);
+      if (abort.signal.aborted) return;
       const events = followed.initial;
       let report = fold(reportDecider, events.map(upcast));
       const last = events[events.length - 1];
       const seen = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : -1;
-      let done = seen >= last.revision && isFinal(report.status);
-      if (!done && seen < last.revision) done = await send(report, last.revision);
+      if (seen >= last.revision && isFinal(report.status)) {
+        res.status(204).end();
+        return;
+      }
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-transform',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+      });
+      res.flushHeaders();
+      heartbeat = setInterval(() => res.write(': heartbeat\n\n'), this.options.heartbeatMs);
+      let done = false;
+      if (seen < last.revision) done = await send(report, last.revision);
       if (!done && followed.live) {
         for await (const recorded of followed.live) {
           report = reportDecider.evolve(report, upcast(recorded));
@@ -76,7 +100,17 @@ export class ReportEventStream implements BeforeApplicationShutdown {
       clearInterval(heartbeat);
       this.open.delete(abort);
       abort.abort();
-      res.end();
+      res.off('close', gone);
+      res.req.off('aborted', gone);
+      socket?.off('close', gone);
+      if (res.headersSent) res.end();
+      // Nobody to answer; an error before the headers (no `left`) goes on to the problem filter instead.
+      else if (left && !res.destroyed) res.destroy();
     }
+  }
+
+  /** SSE requests being answered now (for tests and diagnostics). */
+  get openStreams(): number {
+    return this.open.size;
   }
 }

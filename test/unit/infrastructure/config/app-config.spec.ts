@@ -8,6 +8,11 @@ const secrets = {
   JWT_SECRET: 'a-jwt-secret-that-is-at-least-32-characters-long',
   MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
 };
+const providers = {
+  PROVIDER_BANK_URL: 'https://bank.example/v1',
+  PROVIDER_CREDIT_URL: 'https://credit.example/v1',
+  PROVIDER_TAX_URL: 'https://tax.example/v1',
+};
 
 describe('loadConfig', () => {
   let dataDir: string;
@@ -34,6 +39,9 @@ describe('loadConfig', () => {
       expect.stringMatching(/^OPERATOR_TOKEN: required in production/),
       expect.stringMatching(/^JWT_SECRET: required in production/),
       expect.stringMatching(/^MASTER_KEY: required in production/),
+      expect.stringMatching(/^PROVIDER_BANK_URL: required in production/),
+      expect.stringMatching(/^PROVIDER_CREDIT_URL: required in production/),
+      expect.stringMatching(/^PROVIDER_TAX_URL: required in production/),
     ]);
     expect(readdirSync(dataDir)).toEqual([]);
   });
@@ -52,7 +60,7 @@ describe('loadConfig', () => {
   });
 
   it('starts in production with the secrets given', () => {
-    const config = loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets });
+    const config = loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets, ...providers });
     expect(config.secrets.operatorToken).toBe(secrets.OPERATOR_TOKEN);
     expect(config.secrets.masterKey).toHaveLength(32);
     expect(config.operatorTokenGenerated).toBe(false);
@@ -101,6 +109,61 @@ describe('loadConfig', () => {
       databaseUrl: undefined,
       shutdownDelayMs: 0,
     });
+  });
+
+  describe('provider URLs: real providers or the bundled simulator, never a mix', () => {
+    it('refuses production without all three, naming each missing one and a misspelled look-alike', () => {
+      const { PROVIDER_TAX_URL: tax, ...twoOfThree } = providers;
+      const env = {
+        NODE_ENV: 'production',
+        DATA_DIR: dataDir,
+        ...secrets,
+        ...twoOfThree,
+        PROVIDER_TAXURL: tax,
+      };
+      expect(problemsOf(env)).toEqual([
+        expect.stringMatching(
+          /^PROVIDER_TAX_URL: required because PROVIDER_BANK_URL, PROVIDER_CREDIT_URL are set/,
+        ),
+      ]);
+      expect(problemsOf(env)[0]).toContain('set but not recognised: PROVIDER_TAXURL');
+      expect(problemsOf({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets })).toEqual([
+        expect.stringMatching(/^PROVIDER_BANK_URL: required in production/),
+        expect.stringMatching(/^PROVIDER_CREDIT_URL: required in production/),
+        expect.stringMatching(/^PROVIDER_TAX_URL: required in production/),
+      ]);
+    });
+
+    it('treats an empty value as unset', () => {
+      const env = {
+        NODE_ENV: 'production',
+        DATA_DIR: dataDir,
+        ...secrets,
+        ...providers,
+        PROVIDER_CREDIT_URL: '',
+      };
+      expect(problemsOf(env)).toEqual([expect.stringMatching(/^PROVIDER_CREDIT_URL: required because/)]);
+    });
+
+    it.each(['development', 'test'])(
+      'refuses a mix in %s too, and accepts none (the simulator) or all three',
+      (NODE_ENV) => {
+        expect(
+          problemsOf({ NODE_ENV, DATA_DIR: dataDir, PROVIDER_BANK_URL: providers.PROVIDER_BANK_URL }),
+        ).toEqual([
+          expect.stringMatching(
+            /^PROVIDER_CREDIT_URL: required because PROVIDER_BANK_URL is set \(real and simulated providers are never mixed\)/,
+          ),
+          expect.stringMatching(/^PROVIDER_TAX_URL: required because PROVIDER_BANK_URL is set/),
+        ]);
+        expect(loadConfig({ NODE_ENV, DATA_DIR: dataDir }).providers).toEqual({});
+        expect(loadConfig({ NODE_ENV, DATA_DIR: dataDir, ...providers }).providers).toEqual({
+          bank: providers.PROVIDER_BANK_URL,
+          credit: providers.PROVIDER_CREDIT_URL,
+          tax: providers.PROVIDER_TAX_URL,
+        });
+      },
+    );
   });
 });
 

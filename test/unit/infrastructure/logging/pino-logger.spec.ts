@@ -32,3 +32,39 @@ describe('log redaction', () => {
     expect(lines[0]).not.toContain('tok-123');
   });
 });
+
+describe('errors in log lines', () => {
+  const capture = () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    return { lines, logger: createLogger('info', sink) };
+  };
+
+  it('redacts a connection string in an error message, stack, cause and properties, however it is logged', () => {
+    const { lines, logger } = capture();
+    const cause = new Error('password authentication failed for postgres://svc:cause-secret@db:5432/t');
+    const error = Object.assign(
+      new Error('connect to postgres://admin:hunter22@db:5432/tenant_a failed', { cause }),
+      { detail: 'Key (url)=(postgresql://bob:detail-secret@h/x) already exists.' },
+    );
+    logger.warn({ err: error }, 'step failed');
+    logger.error({ error }, 'subscription failed');
+    logger.error(error);
+    logger.warn({ err: { message: 'plain object with postgres://u:plain-secret@h/db' } }, 'lost');
+    expect(lines).toHaveLength(4);
+    for (const line of lines)
+      for (const secret of ['hunter22', 'cause-secret', 'detail-secret', 'plain-secret'])
+        expect(line).not.toContain(secret);
+    const first = JSON.parse(lines[0]);
+    expect(first.err.message).toContain('postgres://[redacted]@db:5432/tenant_a');
+    expect(first.err.stack).toContain('postgres://[redacted]@db:5432/tenant_a');
+    expect(first.err.type).toBe('Error');
+    expect(JSON.parse(lines[1]).error.message).toContain('[redacted]@');
+    expect(JSON.parse(lines[2]).err.message).toContain('[redacted]@');
+  });
+});
