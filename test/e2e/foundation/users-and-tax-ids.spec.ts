@@ -152,6 +152,15 @@ describe('users, verified tax IDs and report access (e2e)', () => {
       403,
       'subject_forbidden',
     );
+    // Nor can the demoted user act as an admin (e.g. promote themselves back) with that token.
+    expectProblem(
+      await t.request('PATCH', `/v1/users/${signed.body.id}`, {
+        token: otisAsAdmin,
+        body: { role: 'admin' },
+      }),
+      403,
+    );
+    expectProblem(await t.request('GET', '/v1/users', { token: otisAsAdmin }), 403);
 
     const list = await t.request('GET', '/v1/users?limit=100', { token: otherAdmin });
     const root = (list.body.data as { id: string; username: string }[]).find((u) => u.username === 'root');
