@@ -115,8 +115,8 @@ export class UsersService {
   /**
    * A tenant admin changes a user of their own tenant: a tax ID set here is verified; a role change that
    * would leave no admin is refused (LastAdmin). Another tenant's user id is simply not found here (each
-   * tenant has its own database). Takes effect at once for report requests (checked against this table);
-   * a role change reaches the user's token at their next login.
+   * tenant has its own database). Takes effect at once: report requests and admin routes read the role
+   * and the tax ID from this table, not from the token.
    */
   async update(tenantId: string, userId: string, change: UserChange): Promise<UserView> {
     if (!UUID.test(userId)) throw new UserNotFound(userId);

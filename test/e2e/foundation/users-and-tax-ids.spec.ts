@@ -132,11 +132,35 @@ describe('users, verified tax IDs and report access (e2e)', () => {
     });
     expect(promoted.status).toBe(200);
     expect(promoted.body).toMatchObject({ role: 'admin', taxIdVerified: false });
+    const otisAsAdmin = await login(tenant, 'otis', 'otis-password-1');
+    const asAdmin = await t.request('POST', '/v1/reports', {
+      token: otisAsAdmin,
+      body: { subject: { taxId: 'ANYONE-1' } },
+    });
+    expect(asAdmin.status).toBe(202);
     const demoted = await t.request('PATCH', `/v1/users/${signed.body.id}`, {
       token: admin,
       body: { role: 'member' },
     });
     expect(demoted.body).toMatchObject({ role: 'member' });
+    // The token still says admin until it expires, but report requests check the tenant database.
+    expectProblem(
+      await t.request('POST', '/v1/reports', {
+        token: otisAsAdmin,
+        body: { subject: { taxId: 'ANYONE-1' } },
+      }),
+      403,
+      'subject_forbidden',
+    );
+    // Nor can the demoted user act as an admin (e.g. promote themselves back) with that token.
+    expectProblem(
+      await t.request('PATCH', `/v1/users/${signed.body.id}`, {
+        token: otisAsAdmin,
+        body: { role: 'admin' },
+      }),
+      403,
+    );
+    expectProblem(await t.request('GET', '/v1/users', { token: otisAsAdmin }), 403);
 
     const list = await t.request('GET', '/v1/users?limit=100', { token: otherAdmin });
     const root = (list.body.data as { id: string; username: string }[]).find((u) => u.username === 'root');

@@ -3,6 +3,7 @@ import {
   type CanActivate,
   type ExecutionContext,
   ForbiddenException,
+  Inject,
   Injectable,
   SetMetadata,
   UseGuards,
@@ -10,24 +11,34 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import type { AuthUser } from '../../../application/auth/auth-user.js';
-import type { UserRole } from '../../../application/user/user.entity.js';
+import { TENANT_DATABASES, type TenantDatabases } from '../../../application/ports/tenant-databases.port.js';
+import { User, type UserRole } from '../../../application/user/user.entity.js';
 
 export const ROLES = 'roles';
 
-/** Lets through callers whose role is one of `@Roles(...)`; everyone else authenticated gets 403. */
+/**
+ * Lets through callers whose role is one of `@Roles(...)`; everyone else authenticated gets 403. The role
+ * must be in the token AND in the tenant database now: a user demoted by PATCH /v1/users/:id loses the
+ * role at once, not when the token expires (else a demoted admin could promote themselves back).
+ */
 @Injectable()
 export class RolesGuard implements CanActivate {
-  constructor(private readonly reflector: Reflector) {}
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(TENANT_DATABASES) private readonly databases: TenantDatabases,
+  ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const roles = this.reflector.getAllAndOverride<UserRole[] | undefined>(ROLES, [
       context.getHandler(),
       context.getClass(),
     ]);
     if (!roles || roles.length === 0) return true;
     const user = context.switchToHttp().getRequest<Request & { user?: AuthUser }>().user;
-    if (!user || !roles.includes(user.role))
-      throw new ForbiddenException(`This action needs the role ${roles.join(' or ')}.`);
+    const refuse = () => new ForbiddenException(`This action needs the role ${roles.join(' or ')}.`);
+    if (!user || !roles.includes(user.role)) throw refuse();
+    const current = await (await this.databases.em(user.tenantId)).findOne(User, { id: user.userId });
+    if (!current || !roles.includes(current.role)) throw refuse();
     return true;
   }
 }
