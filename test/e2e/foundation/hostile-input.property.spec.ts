@@ -334,7 +334,27 @@ describe('hostile input on every route (e2e, property-based)', () => {
         ]),
       );
     const query = ((operation?.parameters ?? []) as any[]).filter((p) => p.in === 'query').map((p) => p.name);
-    return { body: tree(operation?.requestBody?.content?.['application/json']?.schema), query };
+    const body = tree(operation?.requestBody?.content?.['application/json']?.schema);
+    // Until a route documents its body, the API's body fields (api.md, Bodies) stand in for its own.
+    return { body: Object.keys(body).length > 0 ? body : CONTRACT_FIELDS, query };
+  };
+
+  const CONTRACT_FIELDS: FieldTree = {
+    id: null,
+    name: null,
+    tenantId: null,
+    username: null,
+    password: null,
+    taxId: null,
+    role: null,
+    selfSignup: null,
+    databaseUrl: null,
+    admin: { username: null, password: null, taxId: null },
+    subject: { taxId: null },
+    period: { from: null, to: null },
+    url: null,
+    events: null,
+    description: null,
   };
 
   const KNOWN_QUERY = ['limit', 'startingAfter', 'lastEventId', 'access_token', 'key', 'exp', 'sig', 'name'];
@@ -410,33 +430,37 @@ describe('hostile input on every route (e2e, property-based)', () => {
     return { method: g.method, path: query ? `${path}?${query}` : path, headers, body };
   };
 
-  it('answers every generated request below 500, and every 4xx as problem+json', async () => {
-    expect(routes.length).toBeGreaterThan(10);
-    const statuses = new Map<number, number>();
-    for (const route of routes) {
-      await fc.assert(
-        fc.asyncProperty(requestFor(route), async (generated) => {
-          const sent = toSent(route, generated);
-          // Over 16 KiB of request head Node answers 431 and closes while the client still writes: a reset,
-          // not an answer. That path is Node's (see answerClientErrors' unit test), not the app's.
-          fc.pre(sent.path.length + Object.values(sent.headers).join('').length < 12_000);
-          const answer = await send(t.baseUrl, sent);
-          statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-          const where = `${route.method} ${route.path} as ${sent.method} ${sent.path.slice(0, 200)}`;
-          if (answer.status >= 500)
-            throw new Error(`${where} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
-          if (answer.status >= 400 && sent.method !== 'HEAD') {
-            if (!answer.contentType.startsWith('application/problem+json'))
-              throw new Error(`${where} answered ${answer.status} as ${answer.contentType}`);
-            const problem = JSON.parse(answer.text) as { status?: number };
-            if (problem.status !== answer.status)
-              throw new Error(`${where}: problem status ${problem.status} on a ${answer.status}`);
-          }
-        }),
-        { numRuns: RUNS_PER_ROUTE, endOnFailure: true },
-      );
-    }
-    // The generator reaches the validators, not only the guards: plenty of 400s, not just 401s.
-    expect(statuses.get(400) ?? 0).toBeGreaterThan(routes.length * 5);
-  });
+  it(
+    'answers every generated request below 500, and every 4xx as problem+json',
+    async () => {
+      expect(routes.length).toBeGreaterThan(10);
+      const statuses = new Map<number, number>();
+      for (const route of routes) {
+        await fc.assert(
+          fc.asyncProperty(requestFor(route), async (generated) => {
+            const sent = toSent(route, generated);
+            // Over 16 KiB of request head Node answers 431 and closes while the client still writes: a reset,
+            // not an answer. That path is Node's (see answerClientErrors' unit test), not the app's.
+            fc.pre(sent.path.length + Object.values(sent.headers).join('').length < 12_000);
+            const answer = await send(t.baseUrl, sent);
+            statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+            const where = `${route.method} ${route.path} as ${sent.method} ${sent.path.slice(0, 200)}`;
+            if (answer.status >= 500)
+              throw new Error(`${where} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+            if (answer.status >= 400 && sent.method !== 'HEAD') {
+              if (!answer.contentType.startsWith('application/problem+json'))
+                throw new Error(`${where} answered ${answer.status} as ${answer.contentType}`);
+              const problem = JSON.parse(answer.text) as { status?: number };
+              if (problem.status !== answer.status)
+                throw new Error(`${where}: problem status ${problem.status} on a ${answer.status}`);
+            }
+          }),
+          { numRuns: RUNS_PER_ROUTE, endOnFailure: true },
+        );
+      }
+      // The generator reaches the validators, not only the guards: plenty of 400s, not just 401s.
+      expect(statuses.get(400) ?? 0).toBeGreaterThan(routes.length * 5);
+    },
+    60_000 + RUNS_PER_ROUTE * 3_000,
+  );
 });

@@ -198,6 +198,7 @@ describe('the request edge (e2e)', () => {
         headers: { 'content-type': 'text/plain' },
       });
       expectProblem(response, 415);
+      expect(response.headers.get('accept-post')).toBe('application/json');
       const after = await t.request('GET', '/v1/reports?limit=100', { token: admin });
       expect(after.body.data).toHaveLength(before.body.data.length);
     });

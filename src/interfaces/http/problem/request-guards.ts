@@ -39,7 +39,9 @@ export const acceptsBodyOf = (contentType: string | undefined, method: string): 
  */
 export const requireJsonBodies = (): RequestHandler => (req, res, next) => {
   if (!hasBody(req) || acceptsBodyOf(req.headers['content-type'], req.method)) return next();
-  res.setHeader('Accept', 'application/json');
+  // What the client may send instead (Accept-Post: W3C LDP; Accept-Patch: RFC 5789).
+  if (req.method === 'PATCH') res.setHeader('Accept-Patch', JSON_MEDIA_TYPES.join(', '));
+  else if (req.method === 'POST') res.setHeader('Accept-Post', 'application/json');
   next(
     new ProblemException(415, {
       type: problemType('unsupported_media_type'),
