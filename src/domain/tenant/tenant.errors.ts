@@ -45,3 +45,13 @@ export class TenantDatabaseInUse extends DomainError {
     super('tenant_database_in_use', 'The database is already used by another tenant.');
   }
 }
+
+/**
+ * Every connection the process may open to tenant databases is in use and none freed in time: a load
+ * peak, not this tenant's fault. 503; `retryAfterSeconds` becomes `Retry-After`.
+ */
+export class TenantConnectionsExhausted extends DomainError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('tenant_connections_exhausted', 'Too many tenant database connections in use; try again later.');
+  }
+}

@@ -26,7 +26,7 @@ export const freePort = (): Promise<number> =>
 
 export const startEmbeddedPostgres = async (
   dir: string,
-  options: { persistent?: boolean; log?: (line: string) => void } = {},
+  options: { persistent?: boolean; log?: (line: string) => void; maxConnections?: number } = {},
 ): Promise<EmbeddedCluster> => {
   await mkdir(dir, { recursive: true });
   if (process.getuid?.() === 0) await chmod(dir, 0o755);
@@ -43,7 +43,7 @@ export const startEmbeddedPostgres = async (
     initdbFlags: ['--encoding=UTF8'],
     postgresFlags: [
       '-c',
-      'max_connections=300',
+      `max_connections=${options.maxConnections ?? 300}`,
       '-c',
       'idle_in_transaction_session_timeout=60000',
       '-c',

@@ -4,10 +4,19 @@ import { TENANT_DATABASES } from '../../application/ports/tenant-databases.port.
 import { TENANT_DIRECTORY } from '../../application/ports/tenant-directory.port.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CONTROL_DATABASE, ControlDatabase } from './control-database.js';
+import { ConnectionBudget } from './connection-budget.js';
 import { CredentialCipher } from './credential-cipher.js';
 import { DatabaseKeys } from './database-identity.js';
 import { PostgresTenantDirectory, templateFromDatabaseUrl } from './postgres-tenant-directory.js';
 import { MikroOrmTenantDatabases } from './tenant-databases.js';
+
+/**
+ * Physical connections all tenant databases of one process may hold at once, and how long a request
+ * waits for one before answering 503. Sized for PostgreSQL's default `max_connections=100`, beside the
+ * control (10) and event-store pools (ADR 0009; figures in bench/RESULTS.md).
+ */
+const TENANT_CONNECTION_BUDGET = 40;
+const TENANT_CONNECTION_WAIT_MS = 5_000;
 
 const controlUrl = (config: AppConfig): string => {
   if (!config.databaseUrl)
@@ -47,6 +56,7 @@ const controlUrl = (config: AppConfig): string => {
         const databases = new MikroOrmTenantDatabases({
           resolveUrl: (tenantId) => directory.connectionOf(tenantId),
           idleMs: config.tenantOrmIdleMs,
+          budget: new ConnectionBudget(TENANT_CONNECTION_BUDGET, TENANT_CONNECTION_WAIT_MS),
           logger,
         });
         directory.attach(databases);

@@ -1,4 +1,5 @@
 import { MikroORM } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from '../../application/ports/logger.port.js';
 import type { TenantDatabases } from '../../application/ports/tenant-databases.port.js';
@@ -8,6 +9,8 @@ import {
   TenantNotFound,
 } from '../../domain/tenant/tenant.errors.js';
 import { redactSecrets } from '../logging/pino-logger.js';
+import { DomainError } from '../../domain/shared/decider.js';
+import type { ConnectionBudget } from './connection-budget.js';
 import { isConnectionFailure } from './connection-failure.js';
 import { tenantEntities } from './tenant-entities.js';
 import { type TenantMigration, tenantMigrations } from './tenant-migrations.js';
@@ -20,6 +23,10 @@ export type TenantDatabasesOptions = Readonly<{
   idleMs: number;
   /** Connections per tenant database; tenants are many, so each pool stays small. */
   poolMax?: number;
+  /** An idle connection of a tenant pool is closed after this long (its budget permit with it). */
+  poolIdleMs?: number;
+  /** The process-wide budget of tenant connections (issue 8: many tenants, one `max_connections`). */
+  budget?: ConnectionBudget;
   logger?: Logger;
   migrations?: readonly TenantMigration[];
   /**
@@ -155,11 +162,16 @@ export class MikroOrmTenantDatabases implements TenantDatabases {
     if (!url) throw new TenantNotFound(tenantId);
     this.openedCount += 1;
     const log = this.options.logger?.child({ tenantId, component: 'tenant-databases' });
+    const poolMax = this.options.poolMax ?? 3;
     const orm = await MikroORM.init({
       clientUrl: url,
       entities: tenantEntities,
-      pool: { min: 0, max: this.options.poolMax ?? 5, idleTimeoutMillis: 30_000 },
-      driverOptions: { connectionTimeoutMillis: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS },
+      // Lazy (min 0) and small; idle connections close soon, giving their budget permit back.
+      pool: { min: 0, max: poolMax, idleTimeoutMillis: this.options.poolIdleMs ?? 10_000 },
+      driverOptions: {
+        connectionTimeoutMillis: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        onPoolCreated: (pool: pg.Pool) => this.options.budget?.govern(pool, poolMax),
+      },
       // The database exists (we created it, or the operator gave it): never create one implicitly.
       ensureDatabase: false,
       allowGlobalContext: false,
@@ -191,8 +203,13 @@ export class MikroOrmTenantDatabases implements TenantDatabases {
     const platform = orm.em.getPlatform();
     const original = platform.getExceptionConverter();
     const converter = {
-      convertException: (error: Error & { code?: string }) =>
-        isConnectionFailure(error) ? this.unavailable(tenantId, error) : original.convertException(error),
+      convertException: (error: Error & { code?: string }) => {
+        // Ours (an exhausted connection budget, an unavailable database) pass through as they are.
+        if (error instanceof DomainError) return error;
+        return isConnectionFailure(error)
+          ? this.unavailable(tenantId, error)
+          : original.convertException(error);
+      },
     };
     // No public setter exists; the converter is a plain per-platform field.
     (platform as unknown as { exceptionConverter: typeof converter }).exceptionConverter = converter;

@@ -23,6 +23,7 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   tenant_database_unusable: 422,
   tenant_database_unavailable: 503,
   tenant_database_in_use: 409,
+  tenant_connections_exhausted: 503,
   // users and auth
   username_taken: 409,
   invalid_credentials: 401,
