@@ -12,14 +12,22 @@ const DAY_MS = 86_400_000;
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /**
- * Days since 1970-01-01 of a real calendar date written `YYYY-MM-DD` (proleptic Gregorian, years
- * 0001–9999), or `undefined` for anything else — `2025-02-30` and `2025-13-01` included.
+ * The earliest year a period may touch. No provider keeps records from before it, and JavaScript's
+ * `Date.UTC` (which the providers' reference, the bundled simulator, uses) maps years 0–99 to 1900–1999.
+ */
+export const MIN_PERIOD_YEAR = 1900;
+
+const NOT_A_DATE = `must be a calendar date YYYY-MM-DD, ${MIN_PERIOD_YEAR} or later`;
+
+/**
+ * Days since 1970-01-01 of a real calendar date written `YYYY-MM-DD` (Gregorian, years
+ * {@link MIN_PERIOD_YEAR}–9999), or `undefined` for anything else — `2025-02-30` and `2025-13-01` included.
  */
 export const calendarDay = (date: string): number | undefined => {
   const match = ISO_DATE.exec(date);
   if (!match) return undefined;
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  if (year < 1 || month < 1 || month > 12 || day < 1) return undefined;
+  if (year < MIN_PERIOD_YEAR || month < 1 || month > 12 || day < 1) return undefined;
   const utc = new Date(0);
   utc.setUTCFullYear(year, month - 1, day);
   // Date rolls 2025-02-30 over into March: a date that does not come back unchanged does not exist.
@@ -44,8 +52,8 @@ export const periodViolations = (
   const now = calendarDay(today);
   if (now === undefined) throw new RangeError(`today must be a calendar date YYYY-MM-DD, got ${today}`);
   const violations: PeriodViolation[] = [];
-  if (from === undefined) violations.push({ field: 'from', message: 'must be a calendar date YYYY-MM-DD' });
-  if (to === undefined) violations.push({ field: 'to', message: 'must be a calendar date YYYY-MM-DD' });
+  if (from === undefined) violations.push({ field: 'from', message: NOT_A_DATE });
+  if (to === undefined) violations.push({ field: 'to', message: NOT_A_DATE });
   else if (to > now) violations.push({ field: 'to', message: `must not be after today (${today}, UTC)` });
   if (from === undefined || to === undefined) return violations;
   if (from > to) violations.push({ field: 'from', message: 'must not be after period.to' });

@@ -239,6 +239,7 @@ describe('the request edge (e2e)', () => {
       [{ from: '1975-01-01', to: '2025-01-01' }, 'period.from'],
       [{ from: '2025-02-30', to: '2025-03-01' }, 'period.from'],
       [{ from: '2025-03-01', to: '2025-02-01' }, 'period.from'],
+      [{ from: '0050-01-01', to: '2025-01-01' }, 'period.from'],
       [{ from: '2025-01-01', to: new Date(Date.now() + 86_400_000).toISOString().slice(0, 10) }, 'period.to'],
     ])('refuses %j with 400 naming %s', async (period, field) => {
       const response = await t.request('POST', '/v1/reports', { token: admin, body: { period } });
