@@ -63,33 +63,74 @@ export class ConnectionBudget {
   }
 
   /**
-   * Puts `pool` under this budget: its `connect()` takes a permit when it would open a connection, and
-   * the pool's count of connections is reconciled with the permits it holds after every checkout and
-   * every closed connection (so a race that reused an idle connection gives its permit back).
+   * Puts `pool` under this budget: its `connect()` takes a permit when it would open a connection (no
+   * idle one left for it, room in the pool), and the permits it holds are reconciled with the pool's
+   * count of connections after every checkout and every closed connection. pg-pool hands out connections
+   * asynchronously, so calls in the same tick are counted here (`reusing`, `opening`), not read from the pool.
    */
   govern(pool: pg.Pool, max: number): void {
     let held = 0;
+    let reusing = 0;
+    let opening = 0;
+    /** Opens that hold their permit and have not settled: their connection may not be counted yet. */
+    let permitted = 0;
     const reconcile = () => {
       const open = pool.totalCount;
-      if (held > open) {
-        this.release(held - open);
-        held = open;
-      } else if (held < open) {
-        // Opened without a permit (an idle connection was taken by another caller meanwhile): count it.
+      if (held - permitted > open) {
+        this.release(held - permitted - open);
+        held = open + permitted;
+      } else if (open > held) {
+        // Opened without a permit (an idle connection went to another caller meanwhile): count it.
         this.take(open - held);
         held = open;
       }
     };
     pool.on('remove', reconcile);
     const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+    let settled: (() => void)[] = [];
+    const openSettled = () => new Promise<void>((resolve) => settled.push(resolve));
     (pool as unknown as { connect: () => Promise<pg.PoolClient> }).connect = async () => {
-      if (pool.idleCount === 0 && pool.totalCount < max) {
-        await this.acquire();
-        held += 1;
+      let mode: 'reuse' | 'open' | 'queue' = 'queue';
+      for (;;) {
+        if (pool.idleCount > reusing) {
+          mode = 'reuse';
+          reusing += 1;
+        } else if (pool.totalCount + opening < max) {
+          mode = 'open';
+          opening += 1;
+          try {
+            await this.acquire();
+          } catch (error) {
+            opening -= 1;
+            throw error;
+          }
+          held += 1;
+          permitted += 1;
+        } else if (opening > 0) {
+          // The pool would open one more for us (it counts only connections it has): wait for a sibling's
+          // open to settle, then look again.
+          await openSettled();
+          continue;
+        }
+        break;
       }
       try {
-        return await connect();
+        const client = await connect();
+        // Under pressure a connection this pool no longer needs is closed at once instead of idling:
+        // its permit goes to whoever waits (another tenant), not after the idle timeout.
+        const release = client.release.bind(client);
+        client.release = (destroy?: boolean | Error) =>
+          release(destroy ?? (this.waiters.length > 0 && pool.waitingCount === 0 ? true : undefined));
+        return client;
       } finally {
+        if (mode === 'reuse') reusing -= 1;
+        if (mode === 'open') {
+          opening -= 1;
+          permitted -= 1;
+          const waiting = settled;
+          settled = [];
+          for (const wake of waiting) wake();
+        }
         reconcile();
       }
     };

@@ -38,7 +38,7 @@ describe(`many tenants against max_connections=100 (${TENANTS} tenants)`, () => 
     await monitor?.end();
     await cluster?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  }, 300_000);
 
   const connections = async () =>
     Number(
@@ -51,11 +51,22 @@ describe(`many tenants against max_connections=100 (${TENANTS} tenants)`, () => 
 
   it('starts every tenant at once (as the projections do) within a budget of connections, none failing', async () => {
     const budget = new ConnectionBudget(BUDGET, 60_000);
+    const outages: string[] = [];
+    const logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      error: () => undefined,
+      warn: (fields: { err?: { message?: string } }) => outages.push(String(fields.err?.message)),
+      child: () => logger,
+    };
     const databases = new MikroOrmTenantDatabases({
       resolveUrl: async (id) => withDatabase(cluster.url, `t_${id}`),
       idleMs: 600_000,
       poolIdleMs: 1000,
+      // A loaded 2-core machine forks 40 backends and migrates 100 databases at once: connecting is slow.
+      connectTimeoutMs: 60_000,
       budget,
+      logger: logger as never,
     });
     let peak = 0;
     let sampling = true;
@@ -79,17 +90,17 @@ describe(`many tenants against max_connections=100 (${TENANTS} tenants)`, () => 
       const startMs = Date.now() - started;
       sampling = false;
       await sampler;
+      process.stdout.write(
+        `[many-tenants] tenants=${TENANTS} budget=${BUDGET} start_ms=${startMs} peak_tenant_connections=${peak} peak_permits=${budget.peak}\n`,
+      );
       const failed = results.filter((r) => r.status === 'rejected');
-      expect(failed.map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+      expect({ failed: failed.length, outages }).toEqual({ failed: 0, outages: [] });
       expect(budget.peak).toBeLessThanOrEqual(BUDGET);
       expect(peak).toBeLessThanOrEqual(BUDGET);
       // Idle connections close and give their permits back.
       const deadline = Date.now() + 30_000;
       while (budget.used > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(budget.used).toBe(0);
-      process.stdout.write(
-        `[many-tenants] tenants=${TENANTS} budget=${BUDGET} start_ms=${startMs} peak_tenant_connections=${peak} peak_permits=${budget.peak}\n`,
-      );
     } finally {
       sampling = false;
       await databases.close();
