@@ -45,7 +45,13 @@ export class AuthService {
       this.log.warn({ tenantId, username, address }, 'login refused: locked out after failed logins');
       throw error;
     }
-    const user = await this.check(credentials);
+    let user;
+    try {
+      user = await this.check(credentials);
+    } catch (error) {
+      await ticket.abandoned();
+      throw error;
+    }
     if (!user) {
       await ticket.failed();
       this.log.warn({ tenantId, username, address }, 'login failed');

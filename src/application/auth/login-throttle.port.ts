@@ -21,4 +21,9 @@ export interface LoginTicket {
   succeeded(): Promise<void>;
   /** The password was wrong (or the user unknown): a key this attempt brought to its limit is locked. */
   failed(): Promise<void>;
+  /**
+   * The password could not be checked (the tenant database is unreachable, the hashing queue is full):
+   * not a guess, so both keys get the attempt back — an outage must not lock anyone out.
+   */
+  abandoned(): Promise<void>;
 }

@@ -86,6 +86,9 @@ export class PostgresLoginThrottle implements LoginThrottle {
       succeeded: async () => {
         await Promise.all([this.byUser.delete(keys.user), this.byAddress.reward(keys.address)]);
       },
+      abandoned: async () => {
+        await Promise.all([this.byUser.reward(keys.user), this.byAddress.reward(keys.address)]);
+      },
       failed: async () => {
         const locks: Promise<unknown>[] = [];
         if (locksAfterFailure(count(userNow, maxFailures)))

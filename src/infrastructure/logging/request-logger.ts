@@ -57,7 +57,9 @@ export const requestLogger = (logger: Logger) => {
         tenantId: typeof req.user?.tenantId === 'string' ? req.user.tenantId : undefined,
         ...(res.writableFinished ? {} : { aborted: true }),
       };
-      if (res.statusCode >= 500) log.error(fields, 'request failed');
+      // The same message at every status: the level tells 5xx apart; the cause, if ours, is the problem
+      // filter's own 'request failed' line.
+      if (res.statusCode >= 500) log.error(fields, 'request');
       else log.info(fields, 'request');
     };
     res.once('finish', done);

@@ -21,19 +21,21 @@ export class ProblemFilter implements ExceptionFilter {
 
     if (serverFault) {
       const error = exception instanceof Error ? exception : new Error(String(exception));
-      this.logger.error(
-        {
-          method: request.method,
-          path: instance,
-          err: {
-            type: error.name,
-            code: (error as { code?: unknown }).code,
-            message: redactSecrets(error.message),
-            stack: error.stack ? redactSecrets(error.stack) : undefined,
-          },
+      // A known outage that tells the client when to come back (a tenant database down, a full queue) is
+      // a warning without a stack: one line per request, not a trace each time.
+      const known = retryAfterSeconds !== undefined;
+      const fields = {
+        method: request.method,
+        path: instance,
+        err: {
+          type: error.name,
+          code: (error as { code?: unknown }).code,
+          message: redactSecrets(error.message),
+          stack: !known && error.stack ? redactSecrets(error.stack) : undefined,
         },
-        'request failed',
-      );
+      };
+      if (known) this.logger.warn(fields, 'request failed');
+      else this.logger.error(fields, 'request failed');
     }
 
     if (response.headersSent) {
