@@ -48,6 +48,19 @@ const setup = async (options: PostgresEventStoreCreateOptions = {}): Promise<Eve
         },
       };
     },
+    beginForeignTransaction: async (where) => {
+      const client = await openTransaction(where === 'other-database' ? clusterUrl() : db.url);
+      open.add(client);
+      // A write gives the transaction its id, as a migration's DDL or a unit of work's UPDATE would.
+      await client.query(`CREATE TEMP TABLE stranger_${uid()} (x int)`);
+      return {
+        end: async () => {
+          await client.query('ROLLBACK');
+          open.delete(client);
+          await client.end();
+        },
+      };
+    },
     teardown: async () => {
       await Promise.all([...open].map((client) => client.end()));
       await store.close();
