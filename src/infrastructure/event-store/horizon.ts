@@ -10,11 +10,16 @@
  * lock can therefore never append, and the horizon ignores it.
  *
  * The proof leans on one view of the lock manager: `pg_locks` is read once (a materialized CTE), and
- * PostgreSQL builds it holding every lock partition, so "x is owned by vxid v" and "v holds the append lock"
- * come from the same instant. Each in-progress id of the statement's snapshot is kept (bounds the horizon)
- * unless, at that instant, it is still running under an owner without the append lock. An id that finished
- * between the snapshot and that instant is kept: conservative, it only waits for the next read. An id
- * whose lock entry is not yet in the table (assigned an instant ago) is kept too.
+ * PostgreSQL builds it holding every lock partition, so "x is owned by vxid v" (v holds x's ExclusiveLock)
+ * and "v holds the append lock" come from the same instant L. Each in-progress id of the statement's
+ * snapshot is kept (bounds the horizon) unless at L its owner lacks the append lock AND x is still in
+ * progress when checked after L (`pg_xact_status`). The second test matters: a committing transaction
+ * releases its locks one lock partition at a time after it has ended, so at L an appender on its way out
+ * can show its id lock without its append lock; having ended, it is no longer in progress, so it is kept.
+ * Still in progress after L means it had not begun to release anything at L, so it never took the lock
+ * and never will before its id (the append statement takes it first; appendWithin refuses a transaction
+ * that wrote before it). An id that finished between the snapshot and L is kept (no owner): conservative,
+ * it only waits for the next read; so is an id whose lock entry is not yet in the table.
  */
 
 /** `pg_advisory_xact_lock_shared(int4, int4)` key; shows in pg_locks as classid/objid with objsubid 2. */
@@ -29,7 +34,7 @@ export const TAKE_APPEND_LOCK = `pg_advisory_xact_lock_shared(${APPEND_LOCK.clas
  */
 export const HORIZON_CTES = `append_locks AS MATERIALIZED (
     SELECT locktype, transactionid, virtualtransaction FROM pg_locks
-    WHERE granted AND (locktype = 'transactionid'
+    WHERE granted AND ((locktype = 'transactionid' AND mode = 'ExclusiveLock')
       OR (locktype = 'advisory' AND classid = ${APPEND_LOCK.classId} AND objid = ${APPEND_LOCK.objId} AND objsubid = 2
           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())))
   ),
@@ -42,7 +47,8 @@ export const HORIZON_CTES = `append_locks AS MATERIALIZED (
           WHERE owner.locktype = 'transactionid' AND owner.transactionid = x::xid
             AND NOT EXISTS (SELECT 1 FROM append_locks appender
                             WHERE appender.locktype = 'advisory'
-                              AND appender.virtualtransaction = owner.virtualtransaction))
+                              AND appender.virtualtransaction = owner.virtualtransaction)
+            AND pg_xact_status(x) = 'in progress')
       ), pg_snapshot_xmax(snap.s)) END AS xid
     FROM (SELECT pg_current_snapshot() AS s) AS snap
   )`;
