@@ -1,5 +1,7 @@
 import type { Logger } from '../ports/logger.port.js';
 import type { Checkpoint, EventStore, LogFilter, RecordedEvent } from '../ports/event-store.port.js';
+import type { ParkedEvents } from '../ports/parked-events.port.js';
+import type { SubscriptionMonitor } from './subscription-monitor.js';
 
 /** Events per transaction at most, for every checkpointed consumer. */
 const PAGE_SIZE = 1000;
@@ -14,38 +16,146 @@ export type SubscriptionSpec = Readonly<{
    * effect: one transaction per page, and a crash re-delivers the whole page (at-least-once).
    */
   handle: (events: readonly RecordedEvent[]) => Promise<void>;
+  /**
+   * Stores `event.checkpoint` WITHOUT applying the event, once it has been parked (with whatever the
+   * consumer does about an event it cannot apply). Without it, poison events are retried forever.
+   */
+  skip?: (event: RecordedEvent) => Promise<void>;
 }>;
 
+/** How a subscription retries, parks and reports; shared by every subscriber of the process. */
+export type SubscriptionRuntime = Readonly<{
+  /** Failures of one event before it is parked. Default 5. */
+  maxAttempts?: number;
+  /** First pause after a failure, doubled after each consecutive one up to `maxRetryDelayMs`. Default 200. */
+  retryDelayMs?: number;
+  /** Default 30 000. */
+  maxRetryDelayMs?: number;
+  parked?: ParkedEvents;
+  monitor?: SubscriptionMonitor;
+  /**
+   * True for an error that says nothing about the event (database unreachable, connection lost, too many
+   * clients): it is retried with backoff but never counts towards parking. Default: none is.
+   */
+  isTransient?: (error: unknown) => boolean;
+}>;
+
+export const SUBSCRIPTION_RUNTIME = Symbol('SubscriptionRuntime');
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /**
- * Runs a checkpointed subscription until `signal` aborts. Any error restarts it from the stored
- * checkpoint after a pause, so a consumer never skips an event and never needs state in memory.
+ * Runs a checkpointed subscription until `signal` aborts. Any error restarts it from the stored checkpoint
+ * after a pause (capped exponential backoff), so a consumer never skips an event and never needs state in
+ * memory — except a poison event: when a page fails, its events are retried one at a time to find the one
+ * that fails; after `maxAttempts` failures of that event (transient errors not counted) it is parked with
+ * its error, skipped through `spec.skip`, and the subscription moves on (ADR 0014).
+ *
+ * `runtime` may also be a number: the fixed pause of earlier callers (no parking).
  */
 export const runCheckpointedSubscription = async (
   store: EventStore,
   spec: SubscriptionSpec,
   signal: AbortSignal,
   logger: Logger,
-  retryDelayMs = 1000,
+  runtime: SubscriptionRuntime | number = {},
 ): Promise<void> => {
-  while (!signal.aborted) {
-    try {
-      const after = await spec.loadCheckpoint();
-      for await (const page of store.subscribeToAllPages({
-        ...(after ? { after } : {}),
-        filter: spec.filter,
-        signal,
-        // Large pages while catching up (a replay); live pages are as small as what just arrived.
-        batchSize: PAGE_SIZE,
-      })) {
-        await spec.handle(page);
+  const options: SubscriptionRuntime =
+    typeof runtime === 'number' ? { retryDelayMs: runtime, maxRetryDelayMs: runtime } : runtime;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const baseDelay = options.retryDelayMs ?? 200;
+  const maxDelay = options.maxRetryDelayMs ?? 30_000;
+  const isTransient = options.isTransient ?? (() => false);
+  const monitor = options.monitor;
+  monitor?.started(spec.name, spec.filter);
+
+  let delay = baseDelay;
+  /** Events left to handle one per page after a page failed, to single out the one that fails. */
+  let isolate = 0;
+  const failures = new Map<string, number>();
+  try {
+    while (!signal.aborted) {
+      let current: readonly RecordedEvent[] | undefined;
+      try {
+        const after = await spec.loadCheckpoint();
+        monitor?.checkpointed(spec.name, after);
+        const isolating = isolate > 0;
+        for await (const page of store.subscribeToAllPages({
+          ...(after ? { after } : {}),
+          filter: spec.filter,
+          signal,
+          // Large pages while catching up (a replay); live pages are as small as what just arrived.
+          batchSize: isolating ? 1 : PAGE_SIZE,
+        })) {
+          current = page;
+          await spec.handle(page);
+          current = undefined;
+          monitor?.checkpointed(spec.name, page[page.length - 1].checkpoint);
+          for (const event of page) failures.delete(event.id);
+          delay = baseDelay;
+          monitor?.recovered(spec.name);
+          if (isolating && (isolate -= page.length) <= 0) break; // back to large pages
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        monitor?.failed(spec.name, messageOf(error));
+        const poison = current?.length === 1 && !isTransient(error) ? current[0] : undefined;
+        if (current && current.length > 1 && !isTransient(error)) isolate = current.length;
+        if (poison) {
+          const attempts = (failures.get(poison.id) ?? 0) + 1;
+          failures.set(poison.id, attempts);
+          if (attempts >= maxAttempts && spec.skip && options.parked) {
+            try {
+              await options.parked.park({
+                subscription: spec.name,
+                tenantId: typeof poison.metadata.tenantId === 'string' ? poison.metadata.tenantId : null,
+                eventId: poison.id,
+                streamName: poison.streamName,
+                revision: poison.revision,
+                checkpoint: poison.checkpoint,
+                type: poison.type,
+                error: messageOf(error),
+                attempts,
+                parkedAt: new Date(),
+              });
+              await spec.skip(poison);
+              failures.delete(poison.id);
+              isolate = Math.max(0, isolate - 1);
+              logger.error(
+                { subscription: spec.name, eventId: poison.id, type: poison.type, attempts, err: error },
+                'event parked: the subscription moves past it',
+              );
+              continue;
+            } catch (parkError) {
+              logger.warn({ subscription: spec.name, err: parkError }, 'parking failed; retrying');
+            }
+          }
+        }
+        logger.warn(
+          {
+            subscription: spec.name,
+            err: error,
+            retryInMs: delay,
+            ...(poison ? { eventId: poison.id } : {}),
+          },
+          'subscription stopped; resuming from its checkpoint',
+        );
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, maxDelay);
       }
-    } catch (error) {
-      if (signal.aborted) return;
-      logger.warn(
-        { subscription: spec.name, err: error },
-        'subscription stopped; resuming from its checkpoint',
-      );
-      await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
     }
+  } finally {
+    monitor?.stopped(spec.name);
   }
 };

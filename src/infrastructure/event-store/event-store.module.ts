@@ -1,7 +1,16 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { EVENT_STORE, type EventStore } from '../../application/ports/event-store.port.js';
+import { PARKED_EVENTS, type ParkedEvents } from '../../application/ports/parked-events.port.js';
+import {
+  SUBSCRIPTION_RUNTIME,
+  type SubscriptionRuntime,
+} from '../../application/shared/checkpointed-subscription.js';
+import { SubscriptionMonitor } from '../../application/shared/subscription-monitor.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { CONTROL_DATABASE, type ControlDatabase } from '../tenancy/control-database.js';
 import { PostgresEventStore } from './postgres-event-store.js';
+import { PostgresParkedEvents } from './postgres-parked-events.js';
+import { isTransientDatabaseError } from './transient-errors.js';
 
 /** Closes the store (its subscriptions, LISTEN connection and pool) when the application shuts down. */
 class EventStoreLifecycle implements OnApplicationShutdown {
@@ -12,7 +21,11 @@ class EventStoreLifecycle implements OnApplicationShutdown {
   }
 }
 
-/** Provides `EVENT_STORE`, migrated at start-up, on the control database. */
+/**
+ * Provides `EVENT_STORE`, migrated at start-up, on the control database; and what every checkpointed
+ * subscription of the process shares: the parked-events store (control database), the monitor behind
+ * readiness' lag detail and the retry/parking policy (ADR 0014).
+ */
 @Global()
 @Module({
   providers: [
@@ -26,8 +39,34 @@ class EventStoreLifecycle implements OnApplicationShutdown {
         return PostgresEventStore.create(config.databaseUrl); // migrates; closes its pool if that fails
       },
     },
+    {
+      provide: PARKED_EVENTS,
+      inject: [CONTROL_DATABASE],
+      useFactory: async (control: ControlDatabase): Promise<ParkedEvents> => {
+        const parked = new PostgresParkedEvents(control.pool);
+        await parked.migrate();
+        return parked;
+      },
+    },
+    SubscriptionMonitor,
+    {
+      provide: SUBSCRIPTION_RUNTIME,
+      inject: [APP_CONFIG, PARKED_EVENTS, SubscriptionMonitor],
+      useFactory: (
+        config: AppConfig,
+        parked: ParkedEvents,
+        monitor: SubscriptionMonitor,
+      ): SubscriptionRuntime => ({
+        maxAttempts: config.subscriptions.maxAttempts,
+        retryDelayMs: 200,
+        maxRetryDelayMs: config.subscriptions.retryCapMs,
+        parked,
+        monitor,
+        isTransient: isTransientDatabaseError,
+      }),
+    },
     EventStoreLifecycle,
   ],
-  exports: [EVENT_STORE],
+  exports: [EVENT_STORE, PARKED_EVENTS, SubscriptionMonitor, SUBSCRIPTION_RUNTIME],
 })
 export class EventStoreModule {}

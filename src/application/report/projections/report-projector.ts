@@ -10,12 +10,17 @@ import { LOGGER, type Logger } from '../../ports/logger.port.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
 import { TENANT_DIRECTORY, type TenantDirectory } from '../../ports/tenant-directory.port.js';
-import { runCheckpointedSubscription } from '../../shared/checkpointed-subscription.js';
+import {
+  runCheckpointedSubscription,
+  SUBSCRIPTION_RUNTIME,
+  type SubscriptionRuntime,
+} from '../../shared/checkpointed-subscription.js';
 import { REPORT_CATEGORY } from '../report-stream.js';
 import {
   REPORT_VIEW_PROJECTION,
   loadProjectionCheckpoint,
   projectReportEvents,
+  skipReportEvent,
 } from './report-view.projection.js';
 
 /**
@@ -33,6 +38,7 @@ export class ReportProjector implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(TENANT_DATABASES) private readonly databases: TenantDatabases,
     @Inject(TENANT_DIRECTORY) private readonly tenants: TenantDirectory,
     @Inject(LOGGER) logger: Logger,
+    @Inject(SUBSCRIPTION_RUNTIME) private readonly runtime: SubscriptionRuntime,
   ) {
     this.logger = logger.child({ component: 'report-projector' });
   }
@@ -56,9 +62,11 @@ export class ReportProjector implements OnApplicationBootstrap, BeforeApplicatio
         filter: { categories: [REPORT_CATEGORY], tenantId },
         loadCheckpoint: async () => loadProjectionCheckpoint(await this.databases.em(tenantId)),
         handle: (events) => this.databases.transactional(tenantId, (em) => projectReportEvents(em, events)),
+        skip: (event) => this.databases.transactional(tenantId, (em) => skipReportEvent(em, event)),
       },
       this.abort.signal,
       this.logger,
+      this.runtime,
     );
     this.running.set(tenantId, run);
   }
