@@ -21,6 +21,11 @@ export type SubscriptionSpec = Readonly<{
    * consumer does about an event it cannot apply). Without it, poison events are retried forever.
    */
   skip?: (event: RecordedEvent) => Promise<void>;
+  /**
+   * True for an error that retrying cannot change (the event does not parse: its bytes will not change):
+   * the event is parked at its first failure, before its report's work can repeat an effect.
+   */
+  isPoison?: (error: unknown) => boolean;
 }>;
 
 /** How a subscription retries, parks and reports; shared by every subscriber of the process. */
@@ -111,11 +116,16 @@ export const runCheckpointedSubscription = async (
         if (signal.aborted) return;
         monitor?.failed(spec.name, messageOf(error));
         const poison = current?.length === 1 && !isTransient(error) ? current[0] : undefined;
-        if (current && current.length > 1 && !isTransient(error)) isolate = current.length;
+        if (current && current.length > 1 && !isTransient(error)) {
+          // Which event failed is not known yet: single it out at once, no pause.
+          isolate = current.length;
+          continue;
+        }
         if (poison) {
           const attempts = (failures.get(poison.id) ?? 0) + 1;
           failures.set(poison.id, attempts);
-          if (attempts >= maxAttempts && spec.skip && options.parked) {
+          const hopeless = attempts >= maxAttempts || (spec.isPoison?.(error) ?? false);
+          if (hopeless && spec.skip && options.parked) {
             try {
               await options.parked.park({
                 subscription: spec.name,

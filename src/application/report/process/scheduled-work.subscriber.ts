@@ -4,6 +4,7 @@ import {
   type OnApplicationBootstrap,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
+import { ReportEventUnreadable } from '../../../domain/report/report.errors.js';
 import { LOGGER, type Logger } from '../../ports/logger.port.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { SCHEDULED_WORK, type ScheduledWork } from '../../ports/scheduled-work.port.js';
@@ -52,6 +53,7 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeAp
           await this.work.apply(PROJECTION, events[events.length - 1].checkpoint, changes);
           this.worker.nudge();
         },
+        isPoison: (error) => error instanceof ReportEventUnreadable,
         // A parked event leaves its report's stream unreadable here: every command on it fails, so its
         // work rows would only repeat effects (a provider submit per retry). They go with the skip, in
         // one transaction with the checkpoint; the report stays as it was until an operator acts.

@@ -6,6 +6,7 @@ import {
   type OnApplicationBootstrap,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
+import { ReportEventUnreadable } from '../../../domain/report/report.errors.js';
 import { LOGGER, type Logger } from '../../ports/logger.port.js';
 import { EVENT_STORE, type EventStore } from '../../ports/event-store.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../../ports/tenant-databases.port.js';
@@ -63,6 +64,7 @@ export class ReportProjector implements OnApplicationBootstrap, BeforeApplicatio
         loadCheckpoint: async () => loadProjectionCheckpoint(await this.databases.em(tenantId)),
         handle: (events) => this.databases.transactional(tenantId, (em) => projectReportEvents(em, events)),
         skip: (event) => this.databases.transactional(tenantId, (em) => skipReportEvent(em, event)),
+        isPoison: (error) => error instanceof ReportEventUnreadable,
       },
       this.abort.signal,
       this.logger,
