@@ -1,6 +1,7 @@
 import type { Logger } from '../ports/logger.port.js';
 import type { Checkpoint, EventStore, LogFilter, RecordedEvent } from '../ports/event-store.port.js';
 import type { ParkedEvents } from '../ports/parked-events.port.js';
+import type { SubscriptionLeadership } from '../ports/subscription-leadership.port.js';
 import type { SubscriptionMonitor } from './subscription-monitor.js';
 
 /** Events per transaction at most, for every checkpointed consumer. */
@@ -43,6 +44,8 @@ export type SubscriptionRuntime = Readonly<{
    * clients): it is retried with backoff but never counts towards parking. Default: none is.
    */
   isTransient?: (error: unknown) => boolean;
+  /** With it, a subscription runs only while this instance leads it (one consumer across instances). */
+  leadership?: SubscriptionLeadership;
 }>;
 
 export const SUBSCRIPTION_RUNTIME = Symbol('SubscriptionRuntime');
@@ -78,6 +81,29 @@ export const runCheckpointedSubscription = async (
 ): Promise<void> => {
   const options: SubscriptionRuntime =
     typeof runtime === 'number' ? { retryDelayMs: runtime, maxRetryDelayMs: runtime } : runtime;
+  const leadership = options.leadership;
+  if (!leadership) return consume(store, spec, signal, logger, options);
+  while (!signal.aborted) {
+    const lost = await leadership.lead(spec.name, signal);
+    if (!lost) return;
+    logger.info({ subscription: spec.name }, 'leading the subscription');
+    try {
+      await consume(store, spec, AbortSignal.any([signal, lost]), logger, options);
+    } finally {
+      await leadership.release(spec.name);
+    }
+    if (!signal.aborted) logger.warn({ subscription: spec.name }, 'leadership lost; contending again');
+  }
+};
+
+/** The subscription itself, while `signal` (stop, or leadership lost) has not aborted. */
+const consume = async (
+  store: EventStore,
+  spec: SubscriptionSpec,
+  signal: AbortSignal,
+  logger: Logger,
+  options: SubscriptionRuntime,
+): Promise<void> => {
   const maxAttempts = options.maxAttempts ?? 5;
   const baseDelay = options.retryDelayMs ?? 200;
   const maxDelay = options.maxRetryDelayMs ?? 30_000;

@@ -1,6 +1,7 @@
 import {
   Inject,
   Injectable,
+  Optional,
   type OnApplicationBootstrap,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
@@ -34,7 +35,8 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeAp
     @Inject(PROCESS_OPTIONS) private readonly options: ProcessOptions,
     private readonly worker: ReportWorker,
     @Inject(LOGGER) logger: Logger,
-    @Inject(SUBSCRIPTION_RUNTIME) private readonly runtime: SubscriptionRuntime,
+    // Optional: without it (tests of one process), no parking, leadership or monitoring.
+    @Optional() @Inject(SUBSCRIPTION_RUNTIME) private readonly runtime: SubscriptionRuntime = {},
   ) {
     this.logger = logger.child({ component: 'scheduled-work' });
   }

@@ -3,6 +3,7 @@ import { TenantProvisioned } from '../../tenant/tenant-provisioned.event.js';
 import {
   Inject,
   Injectable,
+  Optional,
   type OnApplicationBootstrap,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
@@ -24,6 +25,8 @@ import {
   skipReportEvent,
 } from './report-view.projection.js';
 
+const TENANT_RESCAN_MS = 30_000;
+
 /**
  * Keeps every tenant's reports read model up to date: one checkpointed subscription per tenant, filtered
  * by tenant, whose checkpoint lives in that tenant's database next to the rows it describes.
@@ -33,22 +36,35 @@ export class ReportProjector implements OnApplicationBootstrap, BeforeApplicatio
   private readonly logger: Logger;
   private readonly abort = new AbortController();
   private readonly running = new Map<string, Promise<void>>();
+  private rescanTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(TENANT_DATABASES) private readonly databases: TenantDatabases,
     @Inject(TENANT_DIRECTORY) private readonly tenants: TenantDirectory,
     @Inject(LOGGER) logger: Logger,
-    @Inject(SUBSCRIPTION_RUNTIME) private readonly runtime: SubscriptionRuntime,
+    // Optional: without it (tests of one process), no parking, leadership or monitoring.
+    @Optional() @Inject(SUBSCRIPTION_RUNTIME) private readonly runtime: SubscriptionRuntime = {},
   ) {
     this.logger = logger.child({ component: 'report-projector' });
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    await this.rescan();
+    // A tenant created on another instance is announced only there (TenantProvisioned is in-process):
+    // every instance rescans the directory, so each learns of it within a minute (issue 8, item 4).
+    this.rescanTimer = setInterval(() => {
+      this.rescan().catch((error: unknown) => this.logger.warn({ err: error }, 'tenant rescan failed'));
+    }, TENANT_RESCAN_MS);
+    this.rescanTimer.unref();
+  }
+
+  private async rescan(): Promise<void> {
     for (const tenant of await this.tenants.list()) if (tenant.status === 'active') this.follow(tenant.id);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.rescanTimer);
     this.abort.abort();
     await Promise.all(this.running.values());
   }
