@@ -6,7 +6,7 @@ import { REPORT_CATEGORY, parseReportStream, reportStream } from '../src/applica
 import { PROVIDER_NAMES } from '../src/domain/report/provider-data.js';
 import type { ReportCommand } from '../src/domain/report/report.commands.js';
 import { type Report, reportDecider } from '../src/domain/report/report.decider.js';
-import { upcast } from '../src/domain/report/report.events.js';
+import { readReportEvent } from '../src/application/report/report-event-codec.js';
 import { PostgresEventStore } from '../src/infrastructure/event-store/postgres-event-store.js';
 import { benchTenantId, cpuSeconds, postgresCpuSeconds, withConfluxCluster } from './conflux-cluster.js';
 import { median, type Benchmark, type BenchContext, type Figure } from './support.js';
@@ -191,7 +191,7 @@ const batchedReplaySketch = async (databaseUrl: string, tenantDatabaseUrl: strin
       for (const recorded of page) {
         const stream = parseReportStream(recorded.streamName);
         if (!stream) continue;
-        const event = upcast(recorded);
+        const event = readReportEvent(recorded);
         const view = views.get(stream.reportId);
         const at = new Date(recorded.createdAt).toISOString();
         if (!view) {

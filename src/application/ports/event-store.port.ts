@@ -28,7 +28,14 @@ export type NewEvent<Type extends string = string, Data = unknown> = Readonly<{
   metadata: EventMetadata;
 }>;
 
-/** Opaque position in the global log. Only the store compares checkpoints. */
+/**
+ * Opaque position in the global log. Only the store compares checkpoints.
+ *
+ * A reader resumes without skipping only from the checkpoint of an event that `readAll` or a subscription
+ * delivered to it: those come in commit order. Every `RecordedEvent` carries one (and so does an
+ * `AppendResult`), but an event read from its stream may have committed before an earlier-positioned
+ * transaction that is still open, so resuming after its checkpoint can skip that transaction's events.
+ */
 export type Checkpoint = string & { readonly __brand: 'Checkpoint' };
 
 export type RecordedEvent<Type extends string = string, Data = unknown> = Readonly<{
@@ -39,7 +46,10 @@ export type RecordedEvent<Type extends string = string, Data = unknown> = Readon
   type: Type;
   data: Data;
   metadata: EventMetadata;
-  /** Position in the global log; resume a read or subscription after it. */
+  /**
+   * Position in the global log. Resume a read or subscription after it only when the event came from
+   * `readAll` or a subscription (see {@link Checkpoint}).
+   */
   checkpoint: Checkpoint;
   createdAt: Date;
 }>;
@@ -47,7 +57,10 @@ export type RecordedEvent<Type extends string = string, Data = unknown> = Readon
 export type AppendResult = Readonly<{
   /** Revision of the last event appended: the expected revision of the next append. */
   nextExpectedRevision: number;
-  /** Position of the last event appended: a read or subscription after it returns none of this append. */
+  /**
+   * Position of the last event appended: a read or subscription after it returns none of this append. Not
+   * a place to resume a consumer from: it can be ahead of events that commit later (see {@link Checkpoint}).
+   */
   checkpoint: Checkpoint;
 }>;
 
@@ -102,7 +115,10 @@ export interface EventStore {
    */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
 
-  /** Catch-up then live subscription to the global log, in the same order as readAll. */
+  /**
+   * Catch-up then live subscription to the global log, in the same order as readAll. `after` must be a
+   * checkpoint that readAll or a subscription delivered (see {@link Checkpoint}).
+   */
   subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent>;
 
   /**

@@ -1,7 +1,7 @@
 import { type Report, reportDecider } from '../../domain/report/report.decider.js';
-import { upcast } from '../../domain/report/report.events.js';
 import { fold } from '../../domain/shared/decider.js';
 import { type EventStore, categoryOf, streamNameFor } from '../ports/event-store.port.js';
+import { readReportEvent } from './report-event-codec.js';
 
 export const REPORT_CATEGORY = 'report';
 
@@ -16,6 +16,10 @@ export const parseReportStream = (streamName: string): { tenantId: string; repor
   return dot > 0 ? { tenantId: rest.slice(0, dot), reportId: rest.slice(dot + 1) } : null;
 };
 
-/** A report as of its latest event, read from its stream (`initial` when it was never requested). */
+/**
+ * A report as of its latest event, read from its stream (`initial` when it was never requested). Throws
+ * ReportEventUnreadable when an event of the stream cannot be read: a state that skipped a fact is never
+ * decided on (ADR 0014).
+ */
 export const loadReport = async (store: EventStore, tenantId: string, reportId: string): Promise<Report> =>
-  fold(reportDecider, (await store.readStream(reportStream(tenantId, reportId))).map(upcast));
+  fold(reportDecider, (await store.readStream(reportStream(tenantId, reportId))).map(readReportEvent));

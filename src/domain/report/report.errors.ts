@@ -52,3 +52,22 @@ export class ReportFilesMissing extends DomainError {
     super('report_files_missing', `Report ${reportId} cannot be ready without ${missing.join(', ')}`);
   }
 }
+
+/**
+ * A stored event of a report stream that this version cannot read: an unknown type (a newer version
+ * wrote it during a rolling deploy) or a malformed field. A command on that report fails with it rather
+ * than deciding on a state that skipped a fact (ADR 0014); subscriptions park the event.
+ */
+export class ReportEventUnreadable extends DomainError {
+  constructor(
+    readonly streamName: string,
+    readonly revision: number,
+    readonly eventType: string,
+    readonly reason: string,
+  ) {
+    super(
+      'report_event_unreadable',
+      `Event ${eventType} at revision ${revision} of ${streamName} cannot be read: ${reason}`,
+    );
+  }
+}

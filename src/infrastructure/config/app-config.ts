@@ -58,6 +58,8 @@ const envSchema = z.object({
   POLL_BACKOFF_CAP_MS: int(30_000, 100),
   WORK_LEASE_MS: int(10_000, 500),
   WORKER_CONCURRENCY: int(16, 1),
+  SUBSCRIPTION_MAX_ATTEMPTS: int(5, 1),
+  SUBSCRIPTION_RETRY_CAP_MS: int(30_000, 100),
   TENANT_STATUS_CACHE_MS: int(5000),
   HOST: z.string().min(1).optional(),
   LOGIN_MAX_FAILURES: int(10, 1),
@@ -93,6 +95,8 @@ export type AppConfig = Readonly<{
   tenantStatusCacheMs: number;
   /** The report process manager's tunables. */
   process: ProcessOptions;
+  /** Checkpointed subscriptions: failures of one event before it is parked; backoff cap (ADR 0014). */
+  subscriptions: Readonly<{ maxAttempts: number; retryCapMs: number }>;
   logLevel: string;
   /** Address the HTTP server binds (HOST): 127.0.0.1 in development and tests, 0.0.0.0 in production. */
   host: string;
@@ -216,6 +220,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       leaseMs: e.WORK_LEASE_MS,
       concurrency: e.WORKER_CONCURRENCY,
     },
+    subscriptions: { maxAttempts: e.SUBSCRIPTION_MAX_ATTEMPTS, retryCapMs: e.SUBSCRIPTION_RETRY_CAP_MS },
     logLevel: e.LOG_LEVEL,
     host: e.HOST ?? (e.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
     login: {

@@ -6,6 +6,7 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from '../../../src/application/ports/event-store.port.js';
+import { AppendLockTooLateError } from '../../../src/infrastructure/event-store/append.js';
 import {
   PostgresEventStore,
   type PostgresEventStoreCreateOptions,
@@ -43,6 +44,19 @@ const setup = async (options: PostgresEventStoreCreateOptions = {}): Promise<Eve
       return {
         commit: async () => {
           await client.query('COMMIT');
+          open.delete(client);
+          await client.end();
+        },
+      };
+    },
+    beginForeignTransaction: async (where) => {
+      const client = await openTransaction(where === 'other-database' ? clusterUrl() : db.url);
+      open.add(client);
+      // A write gives the transaction its id, as a migration's DDL or a unit of work's UPDATE would.
+      await client.query(`CREATE TEMP TABLE stranger_${uid()} (x int)`);
+      return {
+        end: async () => {
+          await client.query('ROLLBACK');
           open.delete(client);
           await client.end();
         },
@@ -236,6 +250,114 @@ describe('PostgresEventStore on PostgreSQL', () => {
       expect(read.every((e) => e.metadata.tenantId === tenant)).toBe(true);
       expect(new Set(read.map((e) => e.checkpoint)).size).toBe(250);
     });
+
+    it('a checkpoint read from a stream is no place to resume: it can be ahead of a transaction still open', async () => {
+      const tenant = `t${uid()}`;
+      const filter = { tenantId: tenant };
+      const open = await openTransaction(db.url);
+      try {
+        await store.appendWithin(open, `c-${tenant}.a`, [event('A', tenant)]);
+        await store.appendToStream(`c-${tenant}.b`, [event('B', tenant)]);
+        const [b] = await store.readStream(`c-${tenant}.b`);
+        await open.query('COMMIT');
+        await until('both are visible', async () => (await store.readAll({ filter })).length === 2);
+
+        // Why the port promises resumption only from readAll or subscription checkpoints.
+        expect((await store.readAll({ after: b.checkpoint, filter })).map((e) => e.type)).toEqual([]);
+        expect((await store.readAll({ filter })).map((e) => e.type)).toEqual(['A', 'B']);
+      } finally {
+        await open.end();
+      }
+    });
+
+    it('refuses appendWithin in a transaction that wrote before taking the append lock, accepts it after lockForAppend', async () => {
+      const tenant = `t${uid()}`;
+      const late = await openTransaction(db.url);
+      const early = await openTransaction(db.url);
+      try {
+        await late.query(`CREATE TEMP TABLE late_${uid()} (x int)`);
+        await expect(store.appendWithin(late, `c-${tenant}.a`, [event('A', tenant)])).rejects.toThrow(
+          AppendLockTooLateError,
+        );
+
+        await store.lockForAppend(early);
+        await early.query(`CREATE TEMP TABLE early_${uid()} (x int)`);
+        await store.appendWithin(early, `c-${tenant}.b`, [event('B', tenant)]);
+        const after = await store.appendToStream(`c-${tenant}.c`, [event('C', tenant)]);
+        // The early transaction holds the lock, so it holds readers back like any open append.
+        expect(await store.readAll({ filter: { tenantId: tenant } })).toEqual([]);
+        await early.query('COMMIT');
+        await until(
+          'both are visible',
+          async () => (await store.readAll({ filter: { tenantId: tenant } })).length === 2,
+        );
+        expect((await store.readAll({ filter: { tenantId: tenant } })).at(-1)?.checkpoint).toBe(
+          after.checkpoint,
+        );
+      } finally {
+        await late.end();
+        await early.end();
+      }
+    });
+
+    it('16 writers in transactions of random length beside a stranger: a subscriber and a pager see every event once', async () => {
+      const tenant = `t${uid()}`;
+      const filter = { tenantId: tenant };
+      const perWriter = 10;
+      const total = 16 * perWriter;
+      const stranger = await openTransaction(clusterUrl());
+      await stranger.query(`CREATE TEMP TABLE stranger_${uid()} (x int)`);
+      const controller = new AbortController();
+      const subscribed: RecordedEvent[] = [];
+      const subscription = (async () => {
+        for await (const e of store.subscribeToAll({ filter, signal: controller.signal, batchSize: 7 }))
+          subscribed.push(e);
+      })();
+      const paged: RecordedEvent[] = [];
+      let pagingDone = false;
+      const pager = (async () => {
+        let after: RecordedEvent['checkpoint'] | undefined;
+        while (!pagingDone) {
+          const page = await store.readAll({ after, filter, maxCount: 5 });
+          paged.push(...page);
+          after = page.at(-1)?.checkpoint ?? after;
+          if (page.length === 0) await sleep(5);
+        }
+      })();
+      try {
+        await Promise.all(
+          Array.from({ length: 16 }, async (_, w) => {
+            const client = await openTransaction(db.url);
+            try {
+              for (let i = 0; i < perWriter; i++) {
+                if (i > 0) await client.query('BEGIN');
+                await store.appendWithin(client, `c-${tenant}.w${w}`, [event('Wrote', tenant, { w, i })]);
+                await sleep(Math.floor(Math.random() * 40));
+                await client.query('COMMIT');
+              }
+            } finally {
+              await client.end();
+            }
+          }),
+        );
+        await until('the subscriber has every event', async () => subscribed.length >= total, 60_000);
+        await until('the pager has every event', async () => paged.length >= total, 60_000);
+      } finally {
+        pagingDone = true;
+        controller.abort();
+        await Promise.all([subscription, pager]);
+        await stranger.end();
+      }
+
+      for (const events of [subscribed, paged]) {
+        expect(events).toHaveLength(total);
+        expect(new Set(events.map((e) => e.id)).size).toBe(total);
+        for (let w = 0; w < 16; w++)
+          expect(events.filter((e) => e.streamName === `c-${tenant}.w${w}`).map((e) => e.revision)).toEqual(
+            Array.from({ length: perWriter }, (_, i) => i),
+          );
+      }
+    }, 120_000);
 
     it('rejects a checkpoint it did not issue', async () => {
       await expect(store.readAll({ after: 'not-a-checkpoint' as never })).rejects.toThrow(TypeError);

@@ -30,7 +30,7 @@ import { ScheduledWorkSubscriber } from '../../../src/application/report/process
 import { reportStream } from '../../../src/application/report/report-stream.js';
 import { PROVIDER_NAMES, type ProviderName } from '../../../src/domain/report/provider-data.js';
 import { type Report, reportDecider } from '../../../src/domain/report/report.decider.js';
-import { upcast } from '../../../src/domain/report/report.events.js';
+import { readReportEvent } from '../../../src/application/report/report-event-codec.js';
 import { fold } from '../../../src/domain/shared/decider.js';
 import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store.js';
 import { createLogger } from '../../../src/infrastructure/logging/pino-logger.js';
@@ -164,7 +164,7 @@ describe('report process manager', () => {
   };
 
   const state = async (reportId: string): Promise<Report> =>
-    fold(reportDecider, (await store.readStream(reportStream('acme', reportId))).map(upcast));
+    fold(reportDecider, (await store.readStream(reportStream('acme', reportId))).map(readReportEvent));
 
   const until = async (reportId: string, done: (r: Report) => boolean, timeoutMs = 15_000) => {
     const deadline = Date.now() + timeoutMs;

@@ -2,9 +2,10 @@ import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { ReportCommand } from '../../../domain/report/report.commands.js';
 import { type Report, reportDecider } from '../../../domain/report/report.decider.js';
-import { type ReportEvent, upcast } from '../../../domain/report/report.events.js';
+import type { ReportEvent } from '../../../domain/report/report.events.js';
 import { EVENT_STORE, type EventMetadata, type EventStore } from '../../ports/event-store.port.js';
 import { type DecisionResult, executeDecider } from '../../shared/decider-command.js';
+import { readReportEvent } from '../report-event-codec.js';
 import { reportStream } from '../report-stream.js';
 
 /**
@@ -31,7 +32,7 @@ export class DecideReportHandler implements ICommandHandler<DecideReport> {
       reportStream(metadata.tenantId, ('data' in command ? command : command[0]).data.reportId),
       command,
       metadata,
-      { upcast },
+      { upcast: readReportEvent },
     );
   }
 }

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type Report, reportDecider } from '../../../domain/report/report.decider.js';
-import { upcast } from '../../../domain/report/report.events.js';
 import type { Checkpoint, RecordedEvent } from '../../ports/event-store.port.js';
+import { readReportEvent } from '../report-event-codec.js';
 import { parseReportStream } from '../report-stream.js';
 import { ProjectionCheckpoint } from './report-view.entity.js';
 
@@ -59,7 +59,7 @@ export const projectReportEvents = async (
   for (const recorded of events) {
     const stream = parseReportStream(recorded.streamName);
     if (!stream) continue;
-    const event = upcast(recorded);
+    const event = readReportEvent(recorded);
     const row = rows.get(stream.reportId);
     if (!row) {
       if (event.type !== 'ReportRequested') continue;
@@ -107,6 +107,15 @@ export const projectReportEvents = async (
       updatedAt: new Date(),
     });
   }
+};
+
+/** Moves the checkpoint past a parked event without applying it (its report keeps its last state). */
+export const skipReportEvent = async (em: EntityManager, event: RecordedEvent): Promise<void> => {
+  await em.upsert(ProjectionCheckpoint, {
+    name: REPORT_VIEW_PROJECTION,
+    checkpoint: event.checkpoint,
+    updatedAt: new Date(),
+  });
 };
 
 export const loadProjectionCheckpoint = async (em: EntityManager): Promise<Checkpoint | undefined> =>

@@ -1,9 +1,12 @@
+import { setTimeout } from 'node:timers/promises';
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
 import { LOGGER, type Logger } from '../../../application/ports/logger.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
+import { PARKED_EVENTS, type ParkedEvents } from '../../../application/ports/parked-events.port.js';
+import { SubscriptionMonitor } from '../../../application/shared/subscription-monitor.js';
 import { redactSecrets } from '../../../infrastructure/logging/pino-logger.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../../../infrastructure/tenancy/control-database.js';
 import { MikroOrmTenantDatabases } from '../../../infrastructure/tenancy/tenant-databases.js';
@@ -36,7 +39,22 @@ export class HealthController {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly draining: DrainingState,
     private readonly tenantDatabases: MikroOrmTenantDatabases,
+    private readonly subscriptions: SubscriptionMonitor,
+    @Inject(PARKED_EVENTS) private readonly parked: ParkedEvents,
   ) {}
+
+  /**
+   * Detail only, never a reason to be unready (ADR 0014): per subscription of this process, how far its
+   * checkpoint is behind the log, and the events parked per subscription (all instances).
+   */
+  private async subscriptionDetail(): Promise<Record<string, unknown>> {
+    const [lag, parked] = await Promise.all([
+      this.subscriptions.lag(this.events),
+      this.parked.countBySubscription(),
+    ]);
+    const parkedTotal = Object.values(parked).reduce((sum, n) => sum + n, 0);
+    return { lag, parked, parkedTotal };
+  }
 
   @Get('live')
   @HealthCheck({ swaggerDocumentation: false })
@@ -62,6 +80,14 @@ export class HealthController {
             await this.events.readAll({ maxCount: 1 });
           })
           .withTimeout(CHECK_TIMEOUT_MS),
+        this.indicators.check('subscriptions').attempt(() =>
+          Promise.race([
+            this.subscriptionDetail(),
+            setTimeout(CHECK_TIMEOUT_MS - 500, { unavailable: 'timed out' }),
+          ]).catch((error: unknown) => ({
+            unavailable: redactSecrets(error instanceof Error ? error.message : String(error)),
+          })),
+        ),
         this.indicators
           .check('objectStorage')
           .attempt(async () => {

@@ -6,7 +6,7 @@ import type { ReportResource } from '../../../application/report/report-resource
 import { LiveReportEvents } from '../../../application/report/live-report-events.js';
 import { reportStream } from '../../../application/report/report-stream.js';
 import { type Report, isFinal, reportDecider } from '../../../domain/report/report.decider.js';
-import { upcast } from '../../../domain/report/report.events.js';
+import { readReportEvent } from '../../../application/report/report-event-codec.js';
 import { fold } from '../../../domain/shared/decider.js';
 import { REPORT_HTTP_OPTIONS, type ReportHttpOptions } from './report-http.options.js';
 
@@ -73,7 +73,7 @@ export class ReportEventStream implements BeforeApplicationShutdown {
         : await this.live.follow(name, abort.signal);
       if (abort.signal.aborted) return;
       const events = followed.initial;
-      let report = fold(reportDecider, events.map(upcast));
+      let report = fold(reportDecider, events.map(readReportEvent));
       const last = events[events.length - 1];
       const seen = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : -1;
       if (seen >= last.revision && isFinal(report.status)) {
@@ -92,7 +92,7 @@ export class ReportEventStream implements BeforeApplicationShutdown {
       if (seen < last.revision) done = await send(report, last.revision);
       if (!done && followed.live) {
         for await (const recorded of followed.live) {
-          report = reportDecider.evolve(report, upcast(recorded));
+          report = reportDecider.evolve(report, readReportEvent(recorded));
           if (await send(report, recorded.revision)) break;
         }
       }

@@ -1,9 +1,180 @@
-import type { EventStore, RecordedEvent } from '../../../../src/application/ports/event-store.port.js';
+import type {
+  Checkpoint,
+  EventStore,
+  RecordedEvent,
+  SubscribeOptions,
+} from '../../../../src/application/ports/event-store.port.js';
+import type { ParkedEvent, ParkedEvents } from '../../../../src/application/ports/parked-events.port.js';
 import type { Logger } from '../../../../src/application/ports/logger.port.js';
 import {
   runCheckpointedSubscription,
   subscriptionRetryDelay,
+  type SubscriptionSpec,
 } from '../../../../src/application/shared/checkpointed-subscription.js';
+import { createLogger } from '../../../../src/infrastructure/logging/pino-logger.js';
+
+/** A log of `n` events served in pages after a checkpoint (its index), idle afterwards until aborted. */
+const logOf = (n: number): { store: EventStore; events: RecordedEvent[] } => {
+  const events: RecordedEvent[] = Array.from({ length: n }, (_, i) => ({
+    id: `e${i}`,
+    streamName: `report-acme.r${i}`,
+    revision: 0,
+    type: 'T',
+    data: { i },
+    metadata: { tenantId: 'acme' },
+    checkpoint: String(i) as Checkpoint,
+    createdAt: new Date(),
+  }));
+  const store = {
+    async *subscribeToAllPages(options: SubscribeOptions) {
+      let next = options.after === undefined ? 0 : Number(options.after) + 1;
+      while (next < events.length && !options.signal.aborted) {
+        const page = events.slice(next, next + (options.batchSize ?? 1000));
+        next += page.length;
+        yield page;
+      }
+      await new Promise((resolve) => options.signal.addEventListener('abort', resolve));
+    },
+  } as unknown as EventStore;
+  return { store, events };
+};
+
+class MemoryParked implements ParkedEvents {
+  readonly parked: ParkedEvent[] = [];
+  async park(event: ParkedEvent) {
+    this.parked.push(event);
+  }
+  async countBySubscription() {
+    return {};
+  }
+  async list() {
+    return this.parked;
+  }
+}
+
+/** A consumer that stores its checkpoint with its effect, failing as `fails` says. */
+const consumer = (fails: (event: RecordedEvent, attempt: number) => Error | undefined) => {
+  let checkpoint: Checkpoint | undefined;
+  const applied: number[] = [];
+  const attempts = new Map<string, number>();
+  const spec: SubscriptionSpec = {
+    name: 'test',
+    filter: {},
+    loadCheckpoint: async () => checkpoint,
+    handle: async (page) => {
+      for (const event of page) {
+        const attempt = (attempts.get(event.id) ?? 0) + 1;
+        attempts.set(event.id, attempt);
+        const error = fails(event, attempt);
+        if (error) throw error; // the whole page rolls back
+      }
+      applied.push(...page.map((e) => (e.data as { i: number }).i));
+      checkpoint = page[page.length - 1].checkpoint;
+    },
+    skip: async (event) => {
+      checkpoint = event.checkpoint;
+    },
+  };
+  return { spec, applied, attempts, checkpoint: () => checkpoint };
+};
+
+const run = async (
+  store: EventStore,
+  spec: SubscriptionSpec,
+  until: () => boolean,
+  runtime: Parameters<typeof runCheckpointedSubscription>[4],
+) => {
+  const controller = new AbortController();
+  const running = runCheckpointedSubscription(
+    store,
+    spec,
+    controller.signal,
+    createLogger('silent'),
+    runtime,
+  );
+  const deadline = Date.now() + 10_000;
+  while (!until() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  controller.abort();
+  await running;
+};
+
+describe('runCheckpointedSubscription', () => {
+  it('given one event that always fails, when run, then it is parked after maxAttempts and every other event is applied once', async () => {
+    const { store } = logOf(10);
+    const parked = new MemoryParked();
+    const c = consumer((event) => (event.id === 'e4' ? new Error('bad field') : undefined));
+
+    await run(store, c.spec, () => c.applied.length >= 9, { maxAttempts: 3, retryDelayMs: 1, parked });
+
+    expect(c.applied).toEqual([0, 1, 2, 3, 5, 6, 7, 8, 9]);
+    expect(parked.parked).toEqual([
+      expect.objectContaining({
+        subscription: 'test',
+        eventId: 'e4',
+        error: 'bad field',
+        attempts: 3,
+        tenantId: 'acme',
+      }),
+    ]);
+    expect(c.checkpoint()).toBe('9');
+  });
+
+  it('given an error that says nothing about the event (transient), when it persists, then nothing is parked', async () => {
+    const { store } = logOf(3);
+    const parked = new MemoryParked();
+    const c = consumer((event) => (event.id === 'e1' ? new Error('database down') : undefined));
+
+    await run(store, c.spec, () => (c.attempts.get('e1') ?? 0) >= 8, {
+      maxAttempts: 2,
+      retryDelayMs: 1,
+      maxRetryDelayMs: 2,
+      parked,
+      isTransient: () => true,
+    });
+
+    expect(parked.parked).toEqual([]);
+    expect(c.applied).not.toContain(2);
+  });
+
+  it('given a poison error (cannot change on retry), when it fails once, then it is parked at once', async () => {
+    const { store } = logOf(3);
+    const parked = new MemoryParked();
+    const c = consumer((event) => (event.id === 'e1' ? new TypeError('unknown event type') : undefined));
+
+    await run(store, { ...c.spec, isPoison: (e) => e instanceof TypeError }, () => c.applied.length >= 2, {
+      maxAttempts: 5,
+      retryDelayMs: 1,
+      parked,
+    });
+
+    expect(parked.parked.map((p) => [p.eventId, p.attempts])).toEqual([['e1', 1]]);
+    expect(c.applied).toEqual([0, 2]);
+  });
+
+  it('backs off exponentially between retries, up to the cap', async () => {
+    const { store } = logOf(1);
+    const c = consumer(() => new Error('always'));
+    const times: number[] = [];
+    const handle = c.spec.handle;
+    const spec = {
+      ...c.spec,
+      handle: async (page: readonly RecordedEvent[]) => (times.push(Date.now()), handle(page)),
+    };
+
+    await run(store, spec, () => times.length >= 6, {
+      maxAttempts: 100,
+      retryDelayMs: 20,
+      maxRetryDelayMs: 80,
+      random: () => 1, // the top of the jitter range: pauses of exactly 20, 40, 80 ms
+    });
+
+    const gaps = times.slice(1).map((t, i) => t - times[i]);
+    expect(gaps[0]).toBeGreaterThanOrEqual(15);
+    expect(gaps[1]).toBeGreaterThanOrEqual(35);
+    expect(gaps[2]).toBeGreaterThanOrEqual(75);
+    expect(Math.max(...gaps)).toBeLessThan(1000);
+  });
+});
 
 describe('subscriptionRetryDelay', () => {
   const retry = { baseMs: 1000, capMs: 30_000 };
@@ -42,7 +213,7 @@ const recordingLogger = (lines: Line[]): Logger => {
   return logger as unknown as Logger;
 };
 
-describe('runCheckpointedSubscription', () => {
+describe('runCheckpointedSubscription while its database is down', () => {
   it('given a database down for several retries, then it logs one warning, backs off, and one recovery', async () => {
     const lines: Line[] = [];
     const abort = new AbortController();
@@ -75,7 +246,7 @@ describe('runCheckpointedSubscription', () => {
       },
       abort.signal,
       recordingLogger(lines),
-      { baseMs: 20, capMs: 80 },
+      { retryDelayMs: 20, maxRetryDelayMs: 80 },
     );
     await run;
 
@@ -83,7 +254,7 @@ describe('runCheckpointedSubscription', () => {
     expect(handled).toHaveLength(1);
     const warnings = lines.filter((l) => l.level === 'warn');
     expect(warnings).toHaveLength(1);
-    expect(warnings[0].fields).toMatchObject({ subscription: 'reports:acme', step: 'checkpoint' });
+    expect(warnings[0].fields).toMatchObject({ subscription: 'reports:acme' });
     expect(JSON.stringify(warnings[0].fields)).not.toContain('    at '); // no stack trace
     expect(lines.filter((l) => l.message === 'subscription recovered')).toHaveLength(1);
     expect(lines.filter((l) => l.level === 'error')).toHaveLength(0);
@@ -109,7 +280,7 @@ describe('runCheckpointedSubscription', () => {
       },
       abort.signal,
       recordingLogger([]),
-      { baseMs: 60_000, capMs: 60_000 },
+      { retryDelayMs: 60_000, maxRetryDelayMs: 60_000 },
     );
     await run;
     expect(Date.now() - started).toBeLessThan(5_000);

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { PROVIDER_NAMES } from '../../domain/report/provider-data.js';
+import { ReportEventUnreadable } from '../../domain/report/report.errors.js';
+import { type ReportEvent, type StoredReportEvent, upcast } from '../../domain/report/report.events.js';
+import type { RecordedEvent } from '../ports/event-store.port.js';
+
+/**
+ * The parsing schemas of every stored report event version (the types are declared in the domain,
+ * report.events.ts). Every reader of a report stream goes through {@link readReportEvent}: parse, then
+ * upcast — never a cast, so an unknown type or a malformed field is an error where it is read, not a
+ * crash (or a silently wrong state) further on.
+ */
+const timestamp = z.iso.datetime({ offset: true });
+const provider = z.enum(PROVIDER_NAMES);
+const reportId = z.string().min(1);
+
+const schemas = {
+  ReportRequested: z.object({
+    reportId,
+    tenantId: z.string().min(1),
+    requestedBy: z.string().min(1),
+    subject: z.object({ taxId: z.string().min(1) }),
+    period: z.object({ from: z.iso.date(), to: z.iso.date() }),
+    requestedAt: timestamp,
+  }),
+  ProviderJobSubmitted: z.object({ reportId, provider, jobId: z.string().min(1), submittedAt: timestamp }),
+  ProviderPollScheduled: z.object({
+    reportId,
+    provider,
+    attempt: z.int().positive(),
+    dueAt: timestamp,
+    scheduledAt: timestamp,
+    reason: z.enum(['submitted', 'processing', 'retry']),
+  }),
+  ProviderResultRecorded: z.object({
+    reportId,
+    provider,
+    result: z.object({
+      key: z.string().min(1),
+      rows: z.int().nonnegative(),
+      bytes: z.int().nonnegative(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    }),
+    recordedAt: timestamp,
+  }),
+  ProviderFailed: z.object({
+    reportId,
+    provider,
+    code: z.string(),
+    message: z.string(),
+    failedAt: timestamp,
+  }),
+  ReportGenerationStarted: z.object({ reportId, startedAt: timestamp }),
+  ReportReady: z.object({
+    reportId,
+    files: z.array(
+      z.object({
+        name: z.string().min(1),
+        contentType: z.string().min(1),
+        key: z.string().min(1),
+        rows: z.int().nonnegative().optional(),
+        bytes: z.int().nonnegative(),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      }),
+    ),
+    completedAt: timestamp,
+  }),
+  ReportFailed: z.object({
+    reportId,
+    code: z.string(),
+    message: z.string(),
+    provider: provider.optional(),
+    failedAt: timestamp,
+  }),
+  ReportCancelled: z.object({ reportId, cancelledBy: z.string().min(1), cancelledAt: timestamp }),
+} satisfies { [T in StoredReportEvent['type']]: z.ZodType };
+
+// Compile-time: each schema parses exactly the domain's declared shape, in both directions.
+type DataOf<T extends StoredReportEvent['type']> = Extract<StoredReportEvent, { type: T }>['data'];
+type Frozen<T> = T extends object ? { readonly [K in keyof T]: Frozen<T[K]> } : T;
+type Same<A, B> = [Frozen<A>] extends [Frozen<B>] ? ([Frozen<B>] extends [Frozen<A>] ? true : false) : false;
+const sameShapes: { [T in keyof typeof schemas]: Same<z.output<(typeof schemas)[T]>, DataOf<T>> } = {
+  ReportRequested: true,
+  ProviderJobSubmitted: true,
+  ProviderPollScheduled: true,
+  ProviderResultRecorded: true,
+  ProviderFailed: true,
+  ReportGenerationStarted: true,
+  ReportReady: true,
+  ReportFailed: true,
+  ReportCancelled: true,
+};
+void sameShapes;
+
+const isStoredType = (type: string): type is keyof typeof schemas => Object.hasOwn(schemas, type);
+
+/**
+ * A recorded report event as the current domain event. Throws ReportEventUnreadable (naming the stream,
+ * revision, type and the failing fields) for an unknown type or data that does not parse.
+ */
+export const readReportEvent = (recorded: RecordedEvent): ReportEvent => {
+  const unreadable = (reason: string) =>
+    new ReportEventUnreadable(recorded.streamName, recorded.revision, recorded.type, reason);
+  if (!isStoredType(recorded.type)) throw unreadable('unknown event type');
+  const parsed = schemas[recorded.type].safeParse(recorded.data);
+  if (!parsed.success)
+    throw unreadable(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(data)'}: ${issue.message}`).join('; '),
+    );
+  return upcast({ type: recorded.type, data: parsed.data } as StoredReportEvent);
+};
