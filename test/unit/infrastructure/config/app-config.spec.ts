@@ -173,10 +173,13 @@ describe('loadConfig: HOST and login throttling (issue 6, items 7 and 8)', () =>
 
   it('binds 127.0.0.1 in development, 0.0.0.0 in production, HOST when given', () => {
     expect(loadConfig({ DATA_DIR: dataDir }).host).toBe('127.0.0.1');
-    expect(loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets }).host).toBe('0.0.0.0');
-    expect(loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets, HOST: '10.0.0.5' }).host).toBe(
-      '10.0.0.5',
+    expect(loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets, ...providers }).host).toBe(
+      '0.0.0.0',
     );
+    expect(
+      loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...secrets, ...providers, HOST: '10.0.0.5' })
+        .host,
+    ).toBe('10.0.0.5');
   });
 
   it('throttles logins after 10 failures for 900 s by default; the address limit follows unless set', () => {
