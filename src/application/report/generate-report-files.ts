@@ -20,7 +20,12 @@ export type GenerateReportFilesInput = Readonly<{
   period: Period;
   /** Storage keys of the providers' raw NDJSON results (claim checks). */
   inputs: Readonly<{ bankKey: string; creditKey: string; taxKey: string }>;
+  /** From ReportGenerationStarted, so that every run of one report's generation writes the same summary. */
   generatedAt: string;
+  /** This run's own key prefix (e.g. `g42`): a stale run never overwrites the files another one published. */
+  generation?: string;
+  /** Aborts the run (the worker lost its lease). */
+  signal?: AbortSignal;
 }>;
 
 /** A raw provider result that cannot be turned into a report (the worker retries, then fails the report). */
@@ -35,8 +40,8 @@ export class InvalidProviderDataError extends Error {
   }
 }
 
-export const reportFileKey = (tenantId: string, reportId: string, name: string): string =>
-  `tenants/${tenantId}/reports/${reportId}/${name}`;
+export const reportFileKey = (tenantId: string, reportId: string, name: string, generation?: string): string =>
+  `tenants/${tenantId}/reports/${reportId}/${generation ? `${generation}/` : ''}${name}`;
 
 export const CSV_COLUMNS = [
   'id',
@@ -218,6 +223,8 @@ export const generateReportFiles = async ({
   period,
   inputs,
   generatedAt,
+  generation,
+  signal,
 }: GenerateReportFilesInput): Promise<GeneratedFile[]> => {
   const [credit, taxFilings] = await Promise.all([
     readCredit(storage, inputs.creditKey),
@@ -229,8 +236,10 @@ export const generateReportFiles = async ({
   const source = await storage.get(inputs.bankKey);
   // put() drains `csv` while pipeline() fills it: either side failing destroys the other, so both settle.
   const [storedCsv] = await Promise.all([
-    storage.put(reportFileKey(tenantId, reportId, 'transactions.csv'), csv, { contentType: 'text/csv' }),
-    pipeline(source, csv),
+    storage.put(reportFileKey(tenantId, reportId, 'transactions.csv', generation), csv, {
+      contentType: 'text/csv',
+    }),
+    pipeline(source, csv, ...(signal ? [{ signal }] : [])),
   ]);
 
   const json = JSON.stringify(
@@ -239,7 +248,7 @@ export const generateReportFiles = async ({
     2,
   );
   const storedSummary = await storage.put(
-    reportFileKey(tenantId, reportId, 'summary.json'),
+    reportFileKey(tenantId, reportId, 'summary.json', generation),
     Readable.from([Buffer.from(json)]),
     { contentType: 'application/json' },
   );
