@@ -40,8 +40,12 @@ export class InvalidProviderDataError extends Error {
   }
 }
 
-export const reportFileKey = (tenantId: string, reportId: string, name: string, generation?: string): string =>
-  `tenants/${tenantId}/reports/${reportId}/${generation ? `${generation}/` : ''}${name}`;
+export const reportFileKey = (
+  tenantId: string,
+  reportId: string,
+  name: string,
+  generation?: string,
+): string => `tenants/${tenantId}/reports/${reportId}/${generation ? `${generation}/` : ''}${name}`;
 
 export const CSV_COLUMNS = [
   'id',

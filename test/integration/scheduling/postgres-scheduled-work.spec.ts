@@ -76,7 +76,10 @@ describe('PostgresScheduledWork', () => {
     await work.apply(
       'p',
       cp(1),
-      Array.from({ length: 50 }, (_, i) => ({ op: 'upsert' as const, item: item('credit-bureau', `a${i}`, 'burst') })),
+      Array.from({ length: 50 }, (_, i) => ({
+        op: 'upsert' as const,
+        item: item('credit-bureau', `a${i}`, 'burst'),
+      })),
     );
     await work.apply('p', cp(2), [{ op: 'upsert', item: item('credit-bureau', 'b1', 'quiet') }]);
     const { items } = await work.claimDue('w', 4, 10_000);
@@ -143,9 +146,9 @@ describe('PostgresScheduledWork', () => {
   it('a retry releases the row to later on the database clock, only for the lease holder', async () => {
     await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
     const [claimed] = (await work.claimDue('w', 10, 60_000)).items;
-    expect(await work.move({ ...claimed!, leaseToken: claimed!.leaseToken - 1 }, { to: 'retry', delayMs: 0 })).toBe(
-      false,
-    );
+    expect(
+      await work.move({ ...claimed!, leaseToken: claimed!.leaseToken - 1 }, { to: 'retry', delayMs: 0 }),
+    ).toBe(false);
     expect((await work.claimDue('x', 10, 60_000)).items).toEqual([]);
     expect(await work.move(claimed!, { to: 'retry', delayMs: 60_000 })).toBe(true);
     expect((await work.claimDue('x', 10, 60_000)).items).toEqual([]);

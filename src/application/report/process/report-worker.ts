@@ -161,7 +161,10 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
           return;
         }
         this.logger.warn({ ...context(item), err: error }, 'step failed; retrying later');
-        await this.work.move(item, { to: 'retry', delayMs: backoffDelay(this.options, item.claims, undefined) });
+        await this.work.move(item, {
+          to: 'retry',
+          delayMs: backoffDelay(this.options, item.claims, undefined),
+        });
       })
       .catch((error: unknown) =>
         this.logger.error({ ...context(item), err: error }, 'step could not be rescheduled'),
@@ -243,14 +246,26 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
       }
       const status = await adapter.poll(plan.jobId, { signal });
       if (status.status === 'processing')
-        return { type: 'processing', ...(status.retryAfterMs !== undefined ? { retryAfterMs: status.retryAfterMs } : {}) };
-      if (status.status === 'failed') return { type: 'job-failed', code: status.code, message: status.message };
-      const result = await this.storeResult(item, plan.provider, await adapter.openResult(plan.jobId, { signal }), signal);
+        return {
+          type: 'processing',
+          ...(status.retryAfterMs !== undefined ? { retryAfterMs: status.retryAfterMs } : {}),
+        };
+      if (status.status === 'failed')
+        return { type: 'job-failed', code: status.code, message: status.message };
+      const result = await this.storeResult(
+        item,
+        plan.provider,
+        await adapter.openResult(plan.jobId, { signal }),
+        signal,
+      );
       return { type: 'result-stored', result };
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       if (error instanceof ProviderUnavailableError)
-        return { type: 'unavailable', ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}) };
+        return {
+          type: 'unavailable',
+          ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+        };
       if (error instanceof ProviderRejectedError) return { type: 'rejected', message: error.message };
       throw error;
     }
@@ -335,7 +350,10 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /** A command on a report that is already final is dropped: the report was cancelled or finished meanwhile. */
-  private async dispatch(item: WorkItem, commands: readonly [ReportCommand, ...ReportCommand[]]): Promise<Report> {
+  private async dispatch(
+    item: WorkItem,
+    commands: readonly [ReportCommand, ...ReportCommand[]],
+  ): Promise<Report> {
     const metadata: EventMetadata = {
       tenantId: item.tenantId,
       correlationId: item.reportId,

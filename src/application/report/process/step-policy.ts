@@ -83,7 +83,13 @@ export const planStep = ({ item, report, now, options, deadlineReached }: StepCo
   if (deadlineReached || Date.parse(now) > item.deadlineAt.getTime()) {
     return {
       do: 'decided',
-      decision: failProvider(item, provider, 'deadline_exceeded', `${provider} did not answer before its deadline`, now),
+      decision: failProvider(
+        item,
+        provider,
+        'deadline_exceeded',
+        `${provider} did not answer before its deadline`,
+        now,
+      ),
     };
   }
   if (item.claims > (options.maxStepClaims ?? DEFAULT_MAX_STEP_CLAIMS)) {
@@ -119,7 +125,10 @@ export const decideOutcome = (context: StepContext, outcome: StepOutcome): StepD
       case 'generated':
         return {
           commands: [
-            { type: 'CompleteReport', data: { reportId: item.reportId, files: outcome.files, completedAt: now } },
+            {
+              type: 'CompleteReport',
+              data: { reportId: item.reportId, files: outcome.files, completedAt: now },
+            },
           ],
           move: { to: 'delete' },
         };
@@ -142,23 +151,45 @@ export const decideOutcome = (context: StepContext, outcome: StepOutcome): StepD
       return {
         // One append for the job and its first poll: fewer appends and conflicts with the other providers.
         commands: [
-          { type: 'RecordProviderJob', data: { reportId: item.reportId, provider, jobId: outcome.jobId, submittedAt: now } },
+          {
+            type: 'RecordProviderJob',
+            data: { reportId: item.reportId, provider, jobId: outcome.jobId, submittedAt: now },
+          },
           ...next.commands,
         ],
         move: next.move,
       };
     }
     case 'processing':
-      return nextPoll(item, provider, progress.jobId!, attempt, backoff(progress.attempts, outcome.retryAfterMs), 'processing', now);
+      return nextPoll(
+        item,
+        provider,
+        progress.jobId!,
+        attempt,
+        backoff(progress.attempts, outcome.retryAfterMs),
+        'processing',
+        now,
+      );
     case 'unavailable':
       // Before a job exists the same submit is retried (same idempotency key); afterwards, a new poll.
       return progress.jobId === undefined
         ? { commands: [], move: { to: 'retry', delayMs: backoff(item.claims, outcome.retryAfterMs) } }
-        : nextPoll(item, provider, progress.jobId, attempt, backoff(progress.attempts, outcome.retryAfterMs), 'retry', now);
+        : nextPoll(
+            item,
+            provider,
+            progress.jobId,
+            attempt,
+            backoff(progress.attempts, outcome.retryAfterMs),
+            'retry',
+            now,
+          );
     case 'result-stored':
       return {
         commands: [
-          { type: 'RecordProviderResult', data: { reportId: item.reportId, provider, result: outcome.result, recordedAt: now } },
+          {
+            type: 'RecordProviderResult',
+            data: { reportId: item.reportId, provider, result: outcome.result, recordedAt: now },
+          },
         ],
         move: { to: 'delete' },
       };
@@ -202,7 +233,10 @@ const failProvider = (
   now: string,
 ): StepDecision => ({
   commands: [
-    { type: 'RecordProviderFailure', data: { reportId: item.reportId, provider, code, message, failedAt: now } },
+    {
+      type: 'RecordProviderFailure',
+      data: { reportId: item.reportId, provider, code, message, failedAt: now },
+    },
   ],
   move: { to: 'delete' },
 });
