@@ -184,7 +184,7 @@ export class PostgresScheduledWork implements ScheduledWork {
        RETURNING w.*, now() AS db_now`,
       [owner, limit, leaseMs],
     );
-    const now = rows[0]?.db_now ?? (await this.pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
+    const now = rows[0]?.db_now ?? (await this.pool.query<{ now: Date }>('SELECT now() AS now')).rows[0].now;
     return { items: rows.map(toItem), now };
   }
 

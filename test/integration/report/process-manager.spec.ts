@@ -442,17 +442,15 @@ describe('report process manager', () => {
         }
       };
       await waitFor(() => inFlight !== undefined, 'the poll is in flight');
-      await module
-        .get(CommandBus)
-        .execute(
-          new DecideReport(
-            {
-              type: 'CancelReport',
-              data: { reportId, cancelledBy: 'u1', cancelledAt: new Date().toISOString() },
-            },
-            { tenantId: 'acme' },
-          ),
-        );
+      await module.get(CommandBus).execute(
+        new DecideReport(
+          {
+            type: 'CancelReport',
+            data: { reportId, cancelledBy: 'u1', cancelledAt: new Date().toISOString() },
+          },
+          { tenantId: 'acme' },
+        ),
+      );
       await waitFor(() => inFlight!.aborted, 'the provider call is aborted');
       expect(providers['credit-bureau'].calls.poll).toHaveLength(1);
     });
@@ -516,7 +514,7 @@ describe('report process manager', () => {
             firstGeneration.token ??= token;
             return token !== firstGeneration.token;
           });
-          return super.renewLease(keep as typeof items, leaseMs);
+          return super.renewLease(keep, leaseMs);
         }
       }
       const storage = new SlowFirstCsv({
@@ -542,7 +540,7 @@ describe('report process manager', () => {
       const chunks: Buffer[] = [];
       for await (const chunk of await storage.get(summary.key)) chunks.push(chunk as Buffer);
       expect(JSON.parse(Buffer.concat(chunks).toString()).generatedAt).toBe(
-        (started[0]!.data as { startedAt: string }).startedAt,
+        (started[0].data as { startedAt: string }).startedAt,
       );
     }, 40_000);
 

@@ -95,19 +95,19 @@ describe('PostgresScheduledWork', () => {
     await new Promise((r) => setTimeout(r, 400));
     const [again] = (await work.claimDue('other', 10, 300)).items;
     expect(again?.reportId).toBe('r1');
-    expect(again!.leaseToken).toBeGreaterThan(first!.leaseToken);
-    expect(again!.claims).toBe(2);
+    expect(again.leaseToken).toBeGreaterThan(first.leaseToken);
+    expect(again.claims).toBe(2);
     // The first claim is fenced off: it holds nothing, and can neither move nor renew the row.
-    expect(await work.holds(first!)).toBe(false);
-    expect(await work.move(first!, { to: 'delete' })).toBe(false);
-    expect(await work.renewLease([first!, again!], 300)).toEqual([first]);
-    expect(await work.holds(again!)).toBe(true);
+    expect(await work.holds(first)).toBe(false);
+    expect(await work.move(first, { to: 'delete' })).toBe(false);
+    expect(await work.renewLease([first, again], 300)).toEqual([first]);
+    expect(await work.holds(again)).toBe(true);
   });
 
   it('the holder moves its own row to the next poll and releases it; the projection then changes nothing', async () => {
     await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
     const [claimed] = (await work.claimDue('w', 10, 60_000)).items;
-    expect(await work.move(claimed!, { to: 'poll', attempt: 1, jobId: 'job-1', delayMs: 0 })).toBe(true);
+    expect(await work.move(claimed, { to: 'poll', attempt: 1, jobId: 'job-1', delayMs: 0 })).toBe(true);
     await work.apply('p', cp(2), [
       { op: 'job', tenantId: 'acme', reportId: 'r1', step: 'credit-bureau', jobId: 'job-other' },
       {
@@ -147,10 +147,10 @@ describe('PostgresScheduledWork', () => {
     await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
     const [claimed] = (await work.claimDue('w', 10, 60_000)).items;
     expect(
-      await work.move({ ...claimed!, leaseToken: claimed!.leaseToken - 1 }, { to: 'retry', delayMs: 0 }),
+      await work.move({ ...claimed, leaseToken: claimed.leaseToken - 1 }, { to: 'retry', delayMs: 0 }),
     ).toBe(false);
     expect((await work.claimDue('x', 10, 60_000)).items).toEqual([]);
-    expect(await work.move(claimed!, { to: 'retry', delayMs: 60_000 })).toBe(true);
+    expect(await work.move(claimed, { to: 'retry', delayMs: 60_000 })).toBe(true);
     expect((await work.claimDue('x', 10, 60_000)).items).toEqual([]);
     expect(await work.nextDueInMs()).toBeGreaterThan(50_000);
   });

@@ -67,7 +67,7 @@ const row = (step: WorkItem['step'], change: Partial<WorkItem> = {}): WorkItem =
 const given = (events: ReportEvent[], item: WorkItem) => {
   const context: StepContext = {
     item,
-    report: fold(reportDecider, events) as Report,
+    report: fold<Report, ReportEvent>(reportDecider, events),
     now: NOW,
     options,
     random: () => 0.5,
