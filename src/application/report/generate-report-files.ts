@@ -4,7 +4,9 @@ import type { CreditReport, Period, TaxFiling, Transaction } from '../../domain/
 import type { ReportFile, Subject } from '../../domain/report/report.commands.js';
 import {
   addTransaction,
+  checkTransaction,
   emptySummary,
+  rejectTransaction,
   finishSummary,
   type SummaryAccumulator,
 } from '../../domain/report/report-summary.js';
@@ -64,6 +66,9 @@ const NEEDS_QUOTES = /[",\r\n]/;
 export const csvField = (value: string): string =>
   NEEDS_QUOTES.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 
+/** Longest NDJSON line accepted (the raw result was capped the same way when stored). */
+const MAX_LINE_BYTES = 1024 * 1024;
+
 /** Two decimals from integer cents: `-1234` → `-12.34`, never `-12.3` or a float artefact. */
 export const formatCents = (cents: number): string => {
   const abs = cents < 0 ? -cents : cents;
@@ -92,12 +97,14 @@ const isTransactionShaped = (tx: Transaction): boolean =>
  */
 export class TransactionsToCsv extends Transform {
   rows = 0;
+  rejected = 0;
   private line = 0;
   private rest: Buffer | undefined;
 
   constructor(
     private readonly summary: SummaryAccumulator,
     private readonly sourceKey: string,
+    private readonly period: Period,
   ) {
     super({ writableHighWaterMark: 1024 * 1024, readableHighWaterMark: 1024 * 1024 });
     this.push(CSV_HEADER);
@@ -107,6 +114,9 @@ export class TransactionsToCsv extends Transform {
     const end = chunk.lastIndexOf(10);
     if (end === -1) {
       this.rest = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+      // One line may not grow without bound (a provider sending one endless line).
+      if (this.rest.length > MAX_LINE_BYTES)
+        return done(new InvalidProviderDataError(this.sourceKey, this.line + 1, 'line longer than 1 MiB'));
       return done();
     }
     const complete = this.rest ? Buffer.concat([this.rest, chunk.subarray(0, end)]) : chunk.subarray(0, end);
@@ -149,14 +159,15 @@ export class TransactionsToCsv extends Transform {
     } catch {
       throw new InvalidProviderDataError(this.sourceKey, this.line, 'not a JSON object');
     }
-    if (typeof tx !== 'object' || tx === null)
+    if (typeof tx !== 'object' || tx === null || Array.isArray(tx))
       throw new InvalidProviderDataError(this.sourceKey, this.line, 'not a JSON object');
-    if (typeof tx.amount !== 'number' || !Number.isFinite(tx.amount))
-      throw new InvalidProviderDataError(this.sourceKey, this.line, 'amount is not a number');
-    if (typeof tx.date !== 'string' || !/^\d{4}-\d{2}/.test(tx.date))
-      throw new InvalidProviderDataError(this.sourceKey, this.line, 'date is not YYYY-MM-DD');
-    if (typeof tx.id !== 'string' || typeof tx.currency !== 'string')
-      throw new InvalidProviderDataError(this.sourceKey, this.line, 'id or currency missing');
+    // A row that breaks a rule is left out of the CSV and the figures, and counted in summary.json.
+    const checked = checkTransaction(tx, this.period);
+    if ('rejected' in checked) {
+      rejectTransaction(this.summary, checked.rejected);
+      this.rejected++;
+      return '';
+    }
     // Optional text (a missing description or counterparty) becomes an empty field, not "null".
     if (!isTransactionShaped(tx)) {
       tx = {
@@ -169,7 +180,7 @@ export class TransactionsToCsv extends Transform {
     }
     addTransaction(this.summary, tx);
     this.rows++;
-    return `${csvField(tx.id)},${csvField(tx.date)},${csvField(tx.accountId)},${formatCents(Math.round(tx.amount * 100))},${csvField(tx.currency)},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
+    return `${csvField(tx.id)},${csvField(tx.date)},${csvField(tx.accountId)},${formatCents(checked.cents)},${csvField(tx.currency)},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
   }
 }
 
@@ -236,7 +247,7 @@ export const generateReportFiles = async ({
   ]);
 
   const summary = emptySummary();
-  const csv = new TransactionsToCsv(summary, inputs.bankKey);
+  const csv = new TransactionsToCsv(summary, inputs.bankKey, period);
   const source = await storage.get(inputs.bankKey);
   // put() drains `csv` while pipeline() fills it: either side failing destroys the other, so both settle.
   const [storedCsv] = await Promise.all([
