@@ -7,7 +7,22 @@ import type { Period, ProviderName } from '../../domain/report/provider-data.js'
  */
 export const PROVIDER_REGISTRY = Symbol('ProviderRegistry');
 
-export type ProviderRequest = Readonly<{ subject: Readonly<{ taxId: string }>; period: Period }>;
+export type ProviderRequest = Readonly<{
+  subject: Readonly<{ taxId: string }>;
+  period: Period;
+  /**
+   * Sent as `Idempotency-Key`: the same key always names the same job, so a submit retried after a timeout
+   * or a crash does not start a second one. Derived from tenant, report, provider and step
+   * (`submitIdempotencyKey`), never random.
+   */
+  idempotencyKey?: string;
+}>;
+
+/**
+ * Per call: `signal` aborts the call (cancel, lease lost, the provider deadline) — headers and body; an
+ * aborted call rejects, or its result stream errors, and its socket is closed.
+ */
+export type ProviderCallOptions = Readonly<{ signal?: AbortSignal }>;
 
 export type PollResult =
   | Readonly<{ status: 'processing'; retryAfterMs?: number }>
@@ -16,14 +31,14 @@ export type PollResult =
 
 export interface ProviderAdapter {
   readonly name: ProviderName;
-  submit(request: ProviderRequest): Promise<{ jobId: string }>;
-  poll(jobId: string): Promise<PollResult>;
+  submit(request: ProviderRequest, options?: ProviderCallOptions): Promise<{ jobId: string }>;
+  poll(jobId: string, options?: ProviderCallOptions): Promise<PollResult>;
   /**
    * The result as NDJSON bytes — bank: one Transaction per line; credit and tax: a single line — so the
    * caller can stream it into object storage while hashing it. The stream is not buffered: the caller
    * must consume or destroy it. It errors with ProviderUnavailableError if the connection breaks.
    */
-  openResult(jobId: string): Promise<Readable>;
+  openResult(jobId: string, options?: ProviderCallOptions): Promise<Readable>;
 }
 
 export type ProviderInfo = Readonly<{ name: ProviderName; description: string; version: string }>;

@@ -4,7 +4,12 @@ import type { Period, ProviderName } from '../../domain/report/provider-data.js'
 /**
  * Durable timers of the report process manager: a table of due work that any worker claims with a lease
  * (FOR UPDATE SKIP LOCKED). It is a projection of the report events (rebuildable from the log), written
- * together with its checkpoint, so a crash can neither lose nor double-apply a scheduled poll.
+ * together with its checkpoint, so a crash can neither lose nor double-apply a scheduled poll. The worker
+ * that holds a row's lease also moves the row itself right after its append (fenced by the lease token),
+ * so a lagging projection never makes a step run twice.
+ *
+ * One clock: every due time, lease and deadline is computed and compared on the database's clock
+ * (`now()`), never on the caller's; callers pass delays, not instants.
  */
 export const SCHEDULED_WORK = Symbol('ScheduledWork');
 
@@ -21,8 +26,11 @@ export type WorkItem = Readonly<{
   kind: WorkKind;
   /** Poll attempt scheduled by the last ProviderPollScheduled (0 before the job exists). */
   attempt: number;
-  /** Failed tries of this step that did not produce an event (transient submit errors, generation errors). */
-  retries: number;
+  /**
+   * Claims of the row since it last moved forward, this claim included: counted when the row is claimed,
+   * so a step whose worker dies every time (crash loop) is counted too and ends.
+   */
+  claims: number;
   jobId: string | null;
   dueAt: Date;
   deadlineAt: Date;
@@ -30,28 +38,51 @@ export type WorkItem = Readonly<{
   period: Period;
   /** W3C traceparent of the request that created the report. */
   traceparent?: string;
+  /** Fencing token of this claim: increases with every claim of the row; effects check it. */
+  leaseToken: number;
 }>;
 
+/** What the projection inserts for a new report: due now and with a deadline, both on the database clock. */
+export type NewWorkItem = Omit<WorkItem, 'dueAt' | 'deadlineAt' | 'leaseToken' | 'claims'> & {
+  deadlineInMs: number;
+};
+
 export type WorkChange =
-  | { op: 'upsert'; item: WorkItem }
-  /** Moves a row to a later poll; ignored when the row already has this attempt or a later one. */
+  | { op: 'upsert'; item: NewWorkItem }
   | { op: 'job'; tenantId: string; reportId: string; step: WorkStep; jobId: string }
+  /** Moves a row to a later poll; ignored when the row already has this attempt or a later one. */
   | { op: 'schedule'; tenantId: string; reportId: string; step: WorkStep; attempt: number; dueAt: Date }
   | { op: 'delete'; tenantId: string; reportId: string; step?: WorkStep }
-  /** Adds the generation row when no provider row of the report remains. */
-  | { op: 'generate-when-providers-done'; tenantId: string; reportId: string; dueAt: Date };
+  /** Adds the generation row (due now) when no provider row of the report remains. */
+  | { op: 'generate-when-providers-done'; tenantId: string; reportId: string };
+
+/** Where a worker moves the row it holds after its append. */
+export type RowMove =
+  /** The step is finished (result, failure, files): the row goes. */
+  | { to: 'delete' }
+  /** Try the same step again after `delayMs` (a transient error). */
+  | { to: 'retry'; delayMs: number }
+  /** Poll `attempt` of job `jobId` after `delayMs`; the claim count starts again. */
+  | { to: 'poll'; attempt: number; jobId: string; delayMs: number };
+
+export type Claimed = Readonly<{ items: WorkItem[]; /** The database's clock at the claim. */ now: Date }>;
 
 export interface ScheduledWork {
   /** Applies the changes of one event and stores the projection's checkpoint, atomically. */
   apply(projection: string, checkpoint: Checkpoint, changes: readonly WorkChange[]): Promise<void>;
   checkpoint(projection: string): Promise<Checkpoint | undefined>;
 
-  /** Claims up to `limit` due rows whose lease is free or expired. */
-  claimDue(owner: string, limit: number, leaseMs: number): Promise<WorkItem[]>;
-  /** Extends the lease of rows this owner still holds (long generation). */
-  renewLease(owner: string, items: readonly WorkItem[], leaseMs: number): Promise<void>;
-  /** Releases a claimed row to run again at `dueAt`, counting one more retry. */
-  retryLater(owner: string, item: WorkItem, dueAt: Date): Promise<void>;
-  /** When the next row falls due (to sleep until then), or null. */
-  nextDueAt(): Promise<Date | null>;
+  /**
+   * Claims up to `limit` due rows whose lease is free or expired, fairly across tenants (round robin by
+   * due time within each tenant), counting one more claim on each.
+   */
+  claimDue(owner: string, limit: number, leaseMs: number): Promise<Claimed>;
+  /** Extends the leases this claim still holds; answers the items whose lease is lost (row gone or taken). */
+  renewLease(items: readonly WorkItem[], leaseMs: number): Promise<WorkItem[]>;
+  /** True while this claim (its lease token) still holds the row and the lease has not expired. */
+  holds(item: WorkItem): Promise<boolean>;
+  /** Moves the held row and releases it; false (and no change) when the lease was lost. */
+  move(item: WorkItem, move: RowMove): Promise<boolean>;
+  /** Milliseconds until the next row falls due (0 when one is due), or null when the table is empty. */
+  nextDueInMs(): Promise<number | null>;
 }

@@ -4,7 +4,9 @@ import type { CreditReport, Period, TaxFiling, Transaction } from '../../domain/
 import type { ReportFile, Subject } from '../../domain/report/report.commands.js';
 import {
   addTransaction,
+  checkTransaction,
   emptySummary,
+  rejectTransaction,
   finishSummary,
   type SummaryAccumulator,
 } from '../../domain/report/report-summary.js';
@@ -20,7 +22,12 @@ export type GenerateReportFilesInput = Readonly<{
   period: Period;
   /** Storage keys of the providers' raw NDJSON results (claim checks). */
   inputs: Readonly<{ bankKey: string; creditKey: string; taxKey: string }>;
+  /** From ReportGenerationStarted, so that every run of one report's generation writes the same summary. */
   generatedAt: string;
+  /** This run's own key prefix (e.g. `g42`): a stale run never overwrites the files another one published. */
+  generation?: string;
+  /** Aborts the run (the worker lost its lease). */
+  signal?: AbortSignal;
 }>;
 
 /** A raw provider result that cannot be turned into a report (the worker retries, then fails the report). */
@@ -35,8 +42,12 @@ export class InvalidProviderDataError extends Error {
   }
 }
 
-export const reportFileKey = (tenantId: string, reportId: string, name: string): string =>
-  `tenants/${tenantId}/reports/${reportId}/${name}`;
+export const reportFileKey = (
+  tenantId: string,
+  reportId: string,
+  name: string,
+  generation?: string,
+): string => `tenants/${tenantId}/reports/${reportId}/${generation ? `${generation}/` : ''}${name}`;
 
 export const CSV_COLUMNS = [
   'id',
@@ -73,6 +84,9 @@ export const csvField = (value: string): string => {
   return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 };
 
+/** Longest NDJSON line accepted (the raw result was capped the same way when stored). */
+const MAX_LINE_BYTES = 1024 * 1024;
+
 /** Two decimals from integer cents: `-1234` → `-12.34`, never `-12.3` or a float artefact. */
 export const formatCents = (cents: number): string => {
   const abs = cents < 0 ? -cents : cents;
@@ -101,12 +115,14 @@ const isTransactionShaped = (tx: Transaction): boolean =>
  */
 export class TransactionsToCsv extends Transform {
   rows = 0;
+  rejected = 0;
   private line = 0;
   private rest: Buffer | undefined;
 
   constructor(
     private readonly summary: SummaryAccumulator,
     private readonly sourceKey: string,
+    private readonly period: Period,
   ) {
     super({ writableHighWaterMark: 1024 * 1024, readableHighWaterMark: 1024 * 1024 });
     this.push(CSV_HEADER);
@@ -116,6 +132,9 @@ export class TransactionsToCsv extends Transform {
     const end = chunk.lastIndexOf(10);
     if (end === -1) {
       this.rest = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+      // One line may not grow without bound (a provider sending one endless line).
+      if (this.rest.length > MAX_LINE_BYTES)
+        return done(new InvalidProviderDataError(this.sourceKey, this.line + 1, 'line longer than 1 MiB'));
       return done();
     }
     const complete = this.rest ? Buffer.concat([this.rest, chunk.subarray(0, end)]) : chunk.subarray(0, end);
@@ -158,14 +177,15 @@ export class TransactionsToCsv extends Transform {
     } catch {
       throw new InvalidProviderDataError(this.sourceKey, this.line, 'not a JSON object');
     }
-    if (typeof tx !== 'object' || tx === null)
+    if (typeof tx !== 'object' || tx === null || Array.isArray(tx))
       throw new InvalidProviderDataError(this.sourceKey, this.line, 'not a JSON object');
-    if (typeof tx.amount !== 'number' || !Number.isFinite(tx.amount))
-      throw new InvalidProviderDataError(this.sourceKey, this.line, 'amount is not a number');
-    if (typeof tx.date !== 'string' || !/^\d{4}-\d{2}/.test(tx.date))
-      throw new InvalidProviderDataError(this.sourceKey, this.line, 'date is not YYYY-MM-DD');
-    if (typeof tx.id !== 'string' || typeof tx.currency !== 'string')
-      throw new InvalidProviderDataError(this.sourceKey, this.line, 'id or currency missing');
+    // A row that breaks a rule is left out of the CSV and the figures, and counted in summary.json.
+    const checked = checkTransaction(tx, this.period);
+    if ('rejected' in checked) {
+      rejectTransaction(this.summary, checked.rejected);
+      this.rejected++;
+      return '';
+    }
     // Optional text (a missing description or counterparty) becomes an empty field, not "null".
     if (!isTransactionShaped(tx)) {
       tx = {
@@ -178,7 +198,7 @@ export class TransactionsToCsv extends Transform {
     }
     addTransaction(this.summary, tx);
     this.rows++;
-    return `${csvField(tx.id)},${csvField(tx.date)},${csvField(tx.accountId)},${formatCents(Math.round(tx.amount * 100))},${csvField(tx.currency)},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
+    return `${csvField(tx.id)},${csvField(tx.date)},${csvField(tx.accountId)},${formatCents(checked.cents)},${csvField(tx.currency)},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
   }
 }
 
@@ -236,6 +256,8 @@ export const generateReportFiles = async ({
   period,
   inputs,
   generatedAt,
+  generation,
+  signal,
 }: GenerateReportFilesInput): Promise<GeneratedFile[]> => {
   const [credit, taxFilings] = await Promise.all([
     readCredit(storage, inputs.creditKey),
@@ -243,12 +265,14 @@ export const generateReportFiles = async ({
   ]);
 
   const summary = emptySummary();
-  const csv = new TransactionsToCsv(summary, inputs.bankKey);
+  const csv = new TransactionsToCsv(summary, inputs.bankKey, period);
   const source = await storage.get(inputs.bankKey);
   // put() drains `csv` while pipeline() fills it: either side failing destroys the other, so both settle.
   const [storedCsv] = await Promise.all([
-    storage.put(reportFileKey(tenantId, reportId, 'transactions.csv'), csv, { contentType: 'text/csv' }),
-    pipeline(source, csv),
+    storage.put(reportFileKey(tenantId, reportId, 'transactions.csv', generation), csv, {
+      contentType: 'text/csv',
+    }),
+    pipeline(source, csv, ...(signal ? [{ signal }] : [])),
   ]);
 
   const json = JSON.stringify(
@@ -257,7 +281,7 @@ export const generateReportFiles = async ({
     2,
   );
   const storedSummary = await storage.put(
-    reportFileKey(tenantId, reportId, 'summary.json'),
+    reportFileKey(tenantId, reportId, 'summary.json', generation),
     Readable.from([Buffer.from(json)]),
     { contentType: 'application/json' },
   );

@@ -16,6 +16,8 @@ export type SummaryAccumulator = {
   months: Map<string, MonthBucket>;
   categories: Map<string, CategoryBucket>;
   otherCurrencies: Map<string, number>;
+  /** Rows left out because they broke a rule (checkTransaction), per reason. */
+  rejected: Map<RejectionReason, number>;
   /** Transactions arrive in date order: the current month's bucket is reused without a lookup. */
   lastMonth: string;
   lastBucket: MonthBucket | undefined;
@@ -41,6 +43,8 @@ export type ReportSummary = Readonly<{
   spendingByCategory: readonly CategorySpending[];
   /** Transactions left out of the figures because they are not in `currency`. */
   otherCurrencies: readonly Readonly<{ currency: string; count: number }>[];
+  /** Provider rows left out of the CSV and the figures because they broke a rule (checkTransaction). */
+  rejected: Readonly<{ count: number; byReason: Readonly<Partial<Record<RejectionReason, number>>> }>;
   credit: CreditReport | null;
   taxFilings: readonly TaxFiling[];
 }>;
@@ -53,6 +57,7 @@ export const emptySummary = (): SummaryAccumulator => ({
   months: new Map(),
   categories: new Map(),
   otherCurrencies: new Map(),
+  rejected: new Map(),
   lastMonth: '',
   lastBucket: undefined,
 });
@@ -69,7 +74,7 @@ export const addTransaction = (acc: SummaryAccumulator, tx: Transaction): Summar
       return acc;
     }
   }
-  const cents = Math.round(tx.amount * 100);
+  const cents = toCents(tx.amount) ?? 0;
   let bucket = acc.lastBucket;
   if (bucket === undefined || !tx.date.startsWith(acc.lastMonth)) {
     const month = tx.date.slice(0, 7);
@@ -95,7 +100,67 @@ export const addTransaction = (acc: SummaryAccumulator, tx: Transaction): Summar
   return acc;
 };
 
+/** Counts a row that checkTransaction refused. */
+export const rejectTransaction = (acc: SummaryAccumulator, reason: RejectionReason): SummaryAccumulator => {
+  acc.rejected.set(reason, (acc.rejected.get(reason) ?? 0) + 1);
+  return acc;
+};
+
 const money = (cents: number): number => cents / 100;
+
+/** Largest amount taken as real, in currency units; anything larger is a provider error (e.g. `1e21`). */
+export const MAX_ABS_AMOUNT = 1e12;
+
+/**
+ * Integer cents of an amount, rounded half away from zero on the amount's decimal text (JavaScript's
+ * shortest round-trip form: `0.125` → 13, `-0.125` → -13, `1.005` → 101), never through a float product
+ * (`1.005 * 100` is 100.49…). Undefined when it is not a finite number within ±MAX_ABS_AMOUNT. From
+ * there on money stays in integer cents (CSV and summary alike).
+ */
+export const toCents = (amount: number): number | undefined => {
+  if (!Number.isFinite(amount) || Math.abs(amount) > MAX_ABS_AMOUNT) return undefined;
+  const text = String(Math.abs(amount));
+  let cents = 0;
+  // Below 1e-6 the text has an exponent: such amounts round to 0 cents. Above, none up to 1e21.
+  if (!text.includes('e')) {
+    const [whole = '0', fraction = ''] = text.split('.');
+    const digits = `${fraction}000`;
+    cents = Number(whole) * 100 + Number(digits.slice(0, 2)) + (digits.charCodeAt(2) >= 53 ? 1 : 0);
+  }
+  return amount < 0 && cents !== 0 ? -cents : cents;
+};
+
+export type RejectionReason =
+  'invalid_row' | 'invalid_date' | 'outside_period' | 'invalid_amount' | 'invalid_currency';
+
+/** ISO 4217 codes the runtime knows (Intl's list: current and historic codes). */
+const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
+
+const isCalendarDate = (text: string): boolean => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+  const [y, m, d] = text.split('-').map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(y, m - 1, d));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
+};
+
+/**
+ * The rules every provider row must meet to enter the report (api.md: providers are not trusted): an id,
+ * a calendar date (YYYY-MM-DD) inside the requested period (inclusive), a finite amount within
+ * ±MAX_ABS_AMOUNT, and an ISO 4217 currency code. Answers the row's cents, or why it is rejected.
+ */
+export const checkTransaction = (
+  tx: Readonly<Record<string, unknown>>,
+  period: Period,
+): { cents: number } | { rejected: RejectionReason } => {
+  if (typeof tx.id !== 'string' || tx.id === '') return { rejected: 'invalid_row' };
+  if (typeof tx.date !== 'string' || !isCalendarDate(tx.date)) return { rejected: 'invalid_date' };
+  if (tx.date < period.from || tx.date > period.to) return { rejected: 'outside_period' };
+  const cents = typeof tx.amount === 'number' ? toCents(tx.amount) : undefined;
+  if (cents === undefined) return { rejected: 'invalid_amount' };
+  if (typeof tx.currency !== 'string' || !/^[A-Z]{3}$/.test(tx.currency) || !CURRENCIES.has(tx.currency))
+    return { rejected: 'invalid_currency' };
+  return { cents };
+};
 
 /** `YYYY-MM` of every month from `from` to `to` inclusive (empty when the period is not ISO dates). */
 export const monthsOf = (period: Period): string[] => {
@@ -146,6 +211,10 @@ export const finishSummary = (
     otherCurrencies: [...acc.otherCurrencies]
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([currency, count]) => ({ currency, count })),
+    rejected: {
+      count: [...acc.rejected.values()].reduce((a, b) => a + b, 0),
+      byReason: Object.fromEntries([...acc.rejected].sort(([a], [b]) => (a < b ? -1 : 1))),
+    },
     credit: context.credit,
     taxFilings: [...context.taxFilings].sort((a, b) => a.year - b.year),
   };

@@ -44,6 +44,8 @@ export type Report = Readonly<{
   updatedAt: string;
   /** When the report reached a final state. */
   completedAt: string | null;
+  /** From ReportGenerationStarted: the one `generatedAt` of the files, whichever generation writes them. */
+  generationStartedAt: string | null;
 }>;
 
 export const FINAL_STATUSES: readonly ReportStatus[] = ['ready', 'failed', 'cancelled'];
@@ -71,6 +73,7 @@ export const initialState = (): Report => ({
   requestedAt: '',
   updatedAt: '',
   completedAt: null,
+  generationStartedAt: null,
 });
 
 export const decide = (command: ReportCommand, report: Report): ReportEvent[] => {
@@ -178,7 +181,12 @@ export const evolve = (report: Report, event: ReportEvent): Report => {
         updatedAt: event.data.failedAt,
       };
     case 'ReportGenerationStarted':
-      return { ...report, status: 'generating', updatedAt: event.data.startedAt };
+      return {
+        ...report,
+        status: 'generating',
+        updatedAt: event.data.startedAt,
+        generationStartedAt: event.data.startedAt,
+      };
     case 'ReportReady':
       return {
         ...report,

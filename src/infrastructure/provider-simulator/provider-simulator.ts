@@ -25,7 +25,8 @@ import {
  *   GET  /{provider}/jobs/:jobId/result   → bank: NDJSON stream (optionally ?offset=&limit=); others: JSON
  *
  * Behaviour follows "Simulator rules" in api.md: deterministic data, latency, and the `fail-*`, `flaky`
- * and `slow` subject prefixes. Jobs are stateless (see simulator-job-id.ts).
+ * and `slow` subject prefixes. Jobs are stateless (see simulator-job-id.ts); only idempotency keys are
+ * remembered, in memory (a restarted simulator forgets them, as a provider forgets keys after a while).
  */
 export type ProviderSimulatorOptions = Readonly<{
   /** 0 picks a free port. */
@@ -42,6 +43,11 @@ export type ProviderSimulatorOptions = Readonly<{
 export type RunningProviderSimulator = Readonly<{
   /** Root URL, e.g. `http://127.0.0.1:4010`; each provider lives under `${url}/${provider}`. */
   url: string;
+  /**
+   * Jobs this simulator created (a submit answered from its idempotency key creates none), per provider
+   * and subject: what tests count to prove a report cost each provider exactly one job.
+   */
+  jobsCreated(provider: ProviderName, taxId: string): number;
   close(): Promise<void>;
 }>;
 
@@ -70,6 +76,9 @@ const FLAKY_429_PER_MILLE = 20;
  */
 const ROWS_PER_CHUNK = 128;
 const MAX_BODY_BYTES = 64 * 1024;
+/** Idempotency keys remembered (oldest forgotten first), like a provider's 24 h key retention. */
+const MAX_IDEMPOTENCY_KEYS = 100_000;
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
 type JobState =
   | { status: 'processing'; retryAfterMs: number }
@@ -193,6 +202,9 @@ export const startProviderSimulator = async (
   // A counter rather than a hash of the request: a client that retries the very same call must be able to
   // get through, and the sequence is still reproducible for a given order of calls.
   let flakyCalls = 0;
+  /** Idempotency-Key → the job it created and the body it came with (a different body is refused). */
+  const byKey = new Map<string, { provider: ProviderName; body: string; jobId: string }>();
+  const created = new Map<string, number>();
 
   const flake = (taxId: string): void => {
     if (!taxId.startsWith('flaky')) return;
@@ -234,10 +246,35 @@ export const startProviderSimulator = async (
     'retry-after': String(Math.max(1, Math.ceil(ms / 1000))),
   });
 
+  /**
+   * `Idempotency-Key` (optional): the same key with the same body answers the job it first created —
+   * same id, same progress — and creates none; the same key with another body is 422.
+   */
   const submit = async (provider: ProviderName, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const { taxId, period } = parseSubmission(await readBody(req));
+    const text = await readBody(req);
+    const { taxId, period } = parseSubmission(text);
     flake(taxId);
-    const jobId = jobIds.encode({ provider, taxId, period, submittedAt: Date.now() });
+    const key = req.headers['idempotency-key'];
+    if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY_RE.test(key))) {
+      throw invalid([{ field: 'Idempotency-Key', message: 'must be 1-255 visible ASCII characters' }]);
+    }
+    const known = key === undefined ? undefined : byKey.get(`${provider} ${key}`);
+    if (known && known.body !== text) {
+      throw new HttpProblem(
+        422,
+        'idempotency-key-reused',
+        'Idempotency key reused',
+        'this Idempotency-Key was used with another request body',
+      );
+    }
+    const jobId = known?.jobId ?? jobIds.encode({ provider, taxId, period, submittedAt: Date.now() });
+    if (!known) {
+      created.set(`${provider} ${taxId}`, (created.get(`${provider} ${taxId}`) ?? 0) + 1);
+      if (key !== undefined) {
+        byKey.set(`${provider} ${key}`, { provider, body: text, jobId });
+        if (byKey.size > MAX_IDEMPOTENCY_KEYS) byKey.delete(byKey.keys().next().value!);
+      }
+    }
     const latency = taxId.startsWith('slow') ? latencyMs * SLOW_FACTOR : latencyMs;
     sendJson(
       res,
@@ -372,6 +409,7 @@ export const startProviderSimulator = async (
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${urlHost}:${port}`,
+    jobsCreated: (provider, taxId) => created.get(`${provider} ${taxId}`) ?? 0,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

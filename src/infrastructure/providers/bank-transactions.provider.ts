@@ -1,5 +1,6 @@
 import { Inject, Optional } from '@nestjs/common';
 import type { Readable } from 'node:stream';
+import type { ProviderCallOptions } from '../../application/ports/provider.port.js';
 import { HttpProviderAdapter } from './provider-http-client.js';
 import {
   PROVIDER_CLIENT_OPTIONS,
@@ -23,7 +24,7 @@ export class BankTransactionsProvider extends HttpProviderAdapter {
   }
 
   /** Millions of rows: the NDJSON body is passed through as it arrives, never held in memory. */
-  override async openResult(jobId: string): Promise<Readable> {
-    return this.openStream(`${this.jobPath(jobId)}/result`);
+  override async openResult(jobId: string, options: ProviderCallOptions = {}): Promise<Readable> {
+    return this.openStream(`${this.jobPath(jobId)}/result`, options.signal);
   }
 }

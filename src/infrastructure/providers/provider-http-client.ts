@@ -3,12 +3,18 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import {
   type PollResult,
   type ProviderAdapter,
+  type ProviderCallOptions,
   ProviderRejectedError,
   type ProviderRequest,
   ProviderUnavailableError,
 } from '../../application/ports/provider.port.js';
 import type { ProviderName } from '../../domain/report/provider-data.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, type ProviderClientOptions } from './provider-options.js';
+import {
+  DEFAULT_IDLE_BODY_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_RESULT_TIMEOUT_MS,
+  type ProviderClientOptions,
+} from './provider-options.js';
 
 /**
  * `Retry-After` in milliseconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when absent
@@ -46,13 +52,20 @@ const errorText = (error: unknown): string => {
 };
 
 /**
- * What the three adapters share: the job protocol (submit, poll, result) over `fetch`, every call bounded by
- * a timeout, and the HTTP outcome sorted into transient (ProviderUnavailableError) and permanent
- * (ProviderRejectedError) so the saga knows whether to retry.
+ * What the three adapters share: the job protocol (submit, poll, result) over `fetch`, and the HTTP outcome
+ * sorted into transient (ProviderUnavailableError) and permanent (ProviderRejectedError) so the saga knows
+ * whether to retry.
+ *
+ * Every call is bounded: a total deadline over headers and body (`requestTimeoutMs`; `resultTimeoutMs`
+ * for a result stream), an idle-body timeout on result streams (`idleBodyTimeoutMs`), and the caller's
+ * signal (cancel, lost lease, provider deadline). Whichever fires first aborts the request and closes its
+ * socket. A submit carries the caller's `Idempotency-Key`, so a retry after a timeout finds the same job.
  */
 export abstract class HttpProviderAdapter implements ProviderAdapter {
   private readonly baseUrl: string;
   protected readonly timeoutMs: number;
+  private readonly idleBodyTimeoutMs: number;
+  private readonly resultTimeoutMs: number;
 
   protected constructor(
     readonly name: ProviderName,
@@ -62,21 +75,34 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     if (!baseUrl) throw new Error(`No base URL configured for provider ${name}`);
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.timeoutMs = options?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.idleBodyTimeoutMs = options?.idleBodyTimeoutMs ?? DEFAULT_IDLE_BODY_TIMEOUT_MS;
+    this.resultTimeoutMs = options?.resultTimeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS;
   }
 
-  async submit(request: ProviderRequest): Promise<{ jobId: string }> {
-    const body = await this.requestJson('/jobs', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ subject: { taxId: request.subject.taxId }, period: request.period }),
-    });
+  async submit(request: ProviderRequest, options: ProviderCallOptions = {}): Promise<{ jobId: string }> {
+    const body = await this.requestJson(
+      '/jobs',
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(request.idempotencyKey ? { 'idempotency-key': request.idempotencyKey } : {}),
+        },
+        body: JSON.stringify({ subject: { taxId: request.subject.taxId }, period: request.period }),
+      },
+      options.signal,
+    );
     if (typeof body.jobId !== 'string' || body.jobId === '')
       throw this.invalid('submit answered without a jobId');
     return { jobId: body.jobId };
   }
 
-  async poll(jobId: string): Promise<PollResult> {
-    const { body, response } = await this.requestJsonWithResponse(this.jobPath(jobId), { method: 'GET' });
+  async poll(jobId: string, options: ProviderCallOptions = {}): Promise<PollResult> {
+    const { body, response } = await this.requestJsonWithResponse(
+      this.jobPath(jobId),
+      { method: 'GET' },
+      options.signal,
+    );
     switch (body.status) {
       case 'processing': {
         // The simulator adds a precise retryAfterMs; real providers only send whole seconds in Retry-After.
@@ -103,38 +129,79 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
   }
 
   /** Small results (one JSON document) re-emitted as one NDJSON line, normalised to a single line. */
-  async openResult(jobId: string): Promise<Readable> {
-    const body = await this.requestJson(`${this.jobPath(jobId)}/result`, { method: 'GET' });
+  async openResult(jobId: string, options: ProviderCallOptions = {}): Promise<Readable> {
+    const body = await this.requestJson(`${this.jobPath(jobId)}/result`, { method: 'GET' }, options.signal);
     return Readable.from([Buffer.from(`${JSON.stringify(body)}\n`)]);
   }
 
-  /** The result body as a byte stream, never buffered; only the wait for headers is under the timeout. */
-  protected async openStream(path: string): Promise<Readable> {
-    const headersDeadline = new AbortController();
-    const timer = setTimeout(
-      () => headersDeadline.abort(new DOMException('headers timeout', 'TimeoutError')),
+  /**
+   * The result body as a byte stream, never buffered. Headers must come within `requestTimeoutMs`; the
+   * whole body within `resultTimeoutMs`; no gap between bytes may exceed `idleBodyTimeoutMs`; and the
+   * caller's signal aborts it. Each ends the stream with ProviderUnavailableError and closes the socket.
+   */
+  protected async openStream(path: string, signal?: AbortSignal): Promise<Readable> {
+    const abort = new AbortController();
+    const stop = (reason: unknown) => abort.abort(reason);
+    const onCallerAbort = () => stop(signal?.reason);
+    if (signal?.aborted) throw this.unavailable(signal.reason);
+    signal?.addEventListener('abort', onCallerAbort, { once: true });
+    const total = setTimeout(
+      () => stop(new DOMException(`result not complete within ${this.resultTimeoutMs} ms`, 'TimeoutError')),
+      this.resultTimeoutMs,
+    );
+    const headers = setTimeout(
+      () => stop(new DOMException('headers timeout', 'TimeoutError')),
       this.timeoutMs,
     );
+    const release = () => {
+      clearTimeout(total);
+      clearTimeout(idle);
+      signal?.removeEventListener('abort', onCallerAbort);
+    };
+    let idle: NodeJS.Timeout | undefined;
     let response: Response;
     try {
-      response = await this.fetch(path, { method: 'GET', signal: headersDeadline.signal });
+      response = await this.fetch(path, { method: 'GET', signal: abort.signal });
+    } catch (error) {
+      release();
+      throw error;
     } finally {
-      clearTimeout(timer);
+      clearTimeout(headers);
     }
-    if (!response.ok) throw await this.failure(response);
-    if (!response.body) throw this.invalid('result answered without a body');
+    if (!response.ok) {
+      release();
+      throw await this.failure(response);
+    }
+    if (!response.body) {
+      release();
+      throw this.invalid('result answered without a body');
+    }
     const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
     // Re-emit through a PassThrough so a broken connection surfaces as the port's transient error.
     const out = new PassThrough();
-    body.once('error', (error) =>
+    const fail = (error: unknown) =>
       out.destroy(
         new ProviderUnavailableError(this.name, `${this.name} result stream broke: ${errorText(error)}`, {
           cause: error,
         }),
-      ),
-    );
+      );
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(
+        () => stop(new DOMException(`no byte for ${this.idleBodyTimeoutMs} ms`, 'TimeoutError')),
+        this.idleBodyTimeoutMs,
+      );
+    };
+    armIdle();
+    body.on('data', armIdle);
+    body.once('error', fail);
+    abort.signal.addEventListener('abort', () => fail(abort.signal.reason), { once: true });
     // A consumer that gives up (destroy) must also close the HTTP response, or the socket stays busy.
-    out.once('close', () => body.destroy());
+    out.once('close', () => {
+      release();
+      body.destroy();
+      if (!abort.signal.aborted) abort.abort(new DOMException('consumer closed the stream', 'AbortError'));
+    });
     body.pipe(out);
     return out;
   }
@@ -143,15 +210,21 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     return `/jobs/${encodeURIComponent(jobId)}`;
   }
 
-  private async requestJson(path: string, init: RequestInit): Promise<JsonObject> {
-    return (await this.requestJsonWithResponse(path, init)).body;
+  private async requestJson(path: string, init: RequestInit, signal?: AbortSignal): Promise<JsonObject> {
+    return (await this.requestJsonWithResponse(path, init, signal)).body;
   }
 
+  /** One deadline over headers and body (the body is read under the same signal), and the caller's signal. */
   private async requestJsonWithResponse(
     path: string,
     init: RequestInit,
+    signal?: AbortSignal,
   ): Promise<{ body: JsonObject; response: Response }> {
-    const response = await this.fetch(path, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const response = await this.fetch(path, {
+      ...init,
+      signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
+    });
     if (!response.ok) throw await this.failure(response);
     let text: string;
     try {

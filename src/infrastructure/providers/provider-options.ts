@@ -7,10 +7,16 @@ export type ProviderUrls = Readonly<Record<ProviderName, string>>;
 export const PROVIDER_CLIENT_OPTIONS = Symbol('ProviderClientOptions');
 export type ProviderClientOptions = Readonly<{
   /**
-   * Per request; for a result stream it bounds the wait for the response headers only, since a
-   * million-row body legitimately takes longer. Default 10 s.
+   * Total deadline of a request, headers and body (submit, poll, small results); for a result stream it
+   * bounds the wait for the headers. Default 10 s.
    */
   requestTimeoutMs?: number;
+  /** A result stream that sends no byte for this long is cut (a provider dripping bytes). Default 30 s. */
+  idleBodyTimeoutMs?: number;
+  /** Total deadline of a result stream, headers and body. Default 15 min (the default provider deadline). */
+  resultTimeoutMs?: number;
 }>;
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_IDLE_BODY_TIMEOUT_MS = 30_000;
+export const DEFAULT_RESULT_TIMEOUT_MS = 15 * 60_000;

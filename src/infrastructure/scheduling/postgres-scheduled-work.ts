@@ -1,8 +1,18 @@
 import type pg from 'pg';
 import type { Checkpoint } from '../../application/ports/event-store.port.js';
-import type { ScheduledWork, WorkChange, WorkItem } from '../../application/ports/scheduled-work.port.js';
+import type {
+  Claimed,
+  RowMove,
+  ScheduledWork,
+  WorkChange,
+  WorkItem,
+} from '../../application/ports/scheduled-work.port.js';
 import { inTransaction, migrateSchema } from '../postgres/transaction.js';
 
+/**
+ * `retries` counts claims since the row last moved forward (the name predates claim-time counting);
+ * `lease_token` is the fencing token, one more at every claim.
+ */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS scheduled_work (
   tenant_id   text        NOT NULL,
@@ -19,7 +29,9 @@ CREATE TABLE IF NOT EXISTS scheduled_work (
   lease_until timestamptz,
   PRIMARY KEY (tenant_id, report_id, step)
 );
+ALTER TABLE scheduled_work ADD COLUMN IF NOT EXISTS lease_token bigint NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS scheduled_work_due ON scheduled_work (due_at);
+CREATE INDEX IF NOT EXISTS scheduled_work_tenant_due ON scheduled_work (tenant_id, due_at);
 CREATE TABLE IF NOT EXISTS subscription_checkpoints (
   name       text PRIMARY KEY,
   checkpoint text NOT NULL,
@@ -37,6 +49,7 @@ type Row = {
   due_at: Date;
   deadline_at: Date;
   payload: { subject: WorkItem['subject']; period: WorkItem['period']; traceparent?: string };
+  lease_token: string;
 };
 
 const toItem = (r: Row): WorkItem => ({
@@ -45,14 +58,19 @@ const toItem = (r: Row): WorkItem => ({
   step: r.step,
   kind: r.kind,
   attempt: r.attempt,
-  retries: r.retries,
+  claims: r.retries,
   jobId: r.job_id,
   dueAt: r.due_at,
   deadlineAt: r.deadline_at,
   subject: r.payload.subject,
   period: r.payload.period,
   ...(r.payload.traceparent ? { traceparent: r.payload.traceparent } : {}),
+  leaseToken: Number(r.lease_token),
 });
+
+const ms = (param: string) => `make_interval(secs => ${param}::double precision / 1000)`;
+const HELD = `tenant_id = $1 AND report_id = $2 AND step = $3 AND lease_token = $4 AND lease_until >= now()`;
+const key = (i: WorkItem) => [i.tenantId, i.reportId, i.step, i.leaseToken];
 
 /** The scheduled-work table and subscription checkpoints, in the control database. */
 export class PostgresScheduledWork implements ScheduledWork {
@@ -78,8 +96,8 @@ export class PostgresScheduledWork implements ScheduledWork {
       case 'upsert': {
         const i = change.item;
         await client.query(
-          `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, attempt, retries, job_id, due_at, deadline_at, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+          `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, attempt, job_id, due_at, deadline_at, payload)
+           VALUES ($1, $2, $3, $4, $5, $6, now(), now() + ${ms('$7')}, $8)
            ON CONFLICT (tenant_id, report_id, step) DO NOTHING`,
           [
             i.tenantId,
@@ -87,10 +105,8 @@ export class PostgresScheduledWork implements ScheduledWork {
             i.step,
             i.kind,
             i.attempt,
-            i.retries,
             i.jobId,
-            i.dueAt,
-            i.deadlineAt,
+            i.deadlineInMs,
             JSON.stringify({ subject: i.subject, period: i.period, traceparent: i.traceparent }),
           ],
         );
@@ -103,10 +119,10 @@ export class PostgresScheduledWork implements ScheduledWork {
         );
         return;
       case 'schedule':
-        // A new poll attempt frees the lease: the worker that dispatched it is done with the row.
+        // Usually a no-op: the worker moved its row right after the append. It matters when the worker
+        // died in between. The row's lease is left alone (a worker may hold it for this very attempt).
         await client.query(
-          `UPDATE scheduled_work SET kind = 'poll', attempt = $4, due_at = $5, retries = 0,
-                  lease_owner = NULL, lease_until = NULL
+          `UPDATE scheduled_work SET kind = 'poll', attempt = $4, due_at = $5, retries = 0
            WHERE tenant_id = $1 AND report_id = $2 AND step = $3 AND attempt < $4`,
           [change.tenantId, change.reportId, change.step, change.attempt, change.dueAt],
         );
@@ -120,10 +136,10 @@ export class PostgresScheduledWork implements ScheduledWork {
       case 'generate-when-providers-done':
         await client.query(
           `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, due_at, deadline_at, payload)
-           SELECT $1, $2, 'generation', 'generate', $3, $3::timestamptz + interval '1 hour', '{}'::jsonb
+           SELECT $1, $2, 'generation', 'generate', now(), now() + interval '1 hour', '{}'::jsonb
            WHERE NOT EXISTS (SELECT 1 FROM scheduled_work WHERE tenant_id = $1 AND report_id = $2)
            ON CONFLICT DO NOTHING`,
-          [change.tenantId, change.reportId, change.dueAt],
+          [change.tenantId, change.reportId],
         );
         return;
     }
@@ -137,41 +153,106 @@ export class PostgresScheduledWork implements ScheduledWork {
     return rows[0]?.checkpoint;
   }
 
-  async claimDue(owner: string, limit: number, leaseMs: number): Promise<WorkItem[]> {
-    const { rows } = await this.pool.query<Row>(
-      `UPDATE scheduled_work w SET lease_owner = $1, lease_until = now() + make_interval(secs => $3::double precision / 1000)
-       FROM (SELECT tenant_id, report_id, step FROM scheduled_work
-             WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
-             ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
+  /**
+   * Fair across tenants: each tenant's due rows are ranked by due time, and the claim takes rank 1 of
+   * every tenant before rank 2 of any — one tenant's burst of 10,000 rows delays another tenant's single
+   * row by one round, not by the burst. The per-tenant candidates come from the (tenant_id, due_at) index,
+   * at most `limit` per tenant.
+   */
+  async claimDue(owner: string, limit: number, leaseMs: number): Promise<Claimed> {
+    const { rows } = await this.pool.query<Row & { db_now: Date }>(
+      `WITH tenants AS (
+         SELECT DISTINCT tenant_id FROM scheduled_work WHERE due_at <= now()
+       ), ranked AS (
+         SELECT c.tenant_id, c.report_id, c.step,
+                row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.due_at) AS rank, c.due_at
+         FROM tenants t CROSS JOIN LATERAL (
+           SELECT s.tenant_id, s.report_id, s.step, s.due_at FROM scheduled_work s
+           WHERE s.tenant_id = t.tenant_id AND s.due_at <= now()
+             AND (s.lease_until IS NULL OR s.lease_until < now())
+           ORDER BY s.due_at LIMIT $2) c
+       ), due AS (
+         SELECT w.tenant_id, w.report_id, w.step FROM scheduled_work w
+         JOIN ranked r ON r.tenant_id = w.tenant_id AND r.report_id = w.report_id AND r.step = w.step
+         WHERE w.due_at <= now() AND (w.lease_until IS NULL OR w.lease_until < now())
+         ORDER BY r.rank, r.due_at LIMIT $2 FOR UPDATE OF w SKIP LOCKED
+       )
+       UPDATE scheduled_work w SET lease_owner = $1, lease_until = now() + ${ms('$3')},
+              lease_token = w.lease_token + 1, retries = w.retries + 1
+       FROM due
        WHERE w.tenant_id = due.tenant_id AND w.report_id = due.report_id AND w.step = due.step
-       RETURNING w.*`,
+       RETURNING w.*, now() AS db_now`,
       [owner, limit, leaseMs],
     );
-    return rows.map(toItem);
+    const now = rows[0]?.db_now ?? (await this.pool.query<{ now: Date }>('SELECT now() AS now')).rows[0].now;
+    return { items: rows.map(toItem), now };
   }
 
-  async renewLease(owner: string, items: readonly WorkItem[], leaseMs: number): Promise<void> {
-    for (const i of items) {
-      await this.pool.query(
-        `UPDATE scheduled_work SET lease_until = now() + make_interval(secs => $5::double precision / 1000)
-         WHERE tenant_id = $1 AND report_id = $2 AND step = $3 AND lease_owner = $4`,
-        [i.tenantId, i.reportId, i.step, owner, leaseMs],
-      );
+  async renewLease(items: readonly WorkItem[], leaseMs: number): Promise<WorkItem[]> {
+    if (items.length === 0) return [];
+    // One statement for all: the keys go in as parallel arrays.
+    const { rows } = await this.pool.query<{
+      tenant_id: string;
+      report_id: string;
+      step: string;
+      lease_token: string;
+    }>(
+      `UPDATE scheduled_work w SET lease_until = now() + ${ms('$5')}
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS k(tenant_id, report_id, step, token)
+       WHERE w.tenant_id = k.tenant_id AND w.report_id = k.report_id AND w.step = k.step
+         AND w.lease_token = k.token AND w.lease_until >= now()
+       RETURNING w.tenant_id, w.report_id, w.step, w.lease_token`,
+      [
+        items.map((i) => i.tenantId),
+        items.map((i) => i.reportId),
+        items.map((i) => i.step),
+        items.map((i) => i.leaseToken),
+        leaseMs,
+      ],
+    );
+    const held = new Set(rows.map((r) => `${r.tenant_id}/${r.report_id}/${r.step}/${r.lease_token}`));
+    return items.filter((i) => !held.has(`${i.tenantId}/${i.reportId}/${i.step}/${i.leaseToken}`));
+  }
+
+  async holds(item: WorkItem): Promise<boolean> {
+    const { rowCount } = await this.pool.query(`SELECT 1 FROM scheduled_work WHERE ${HELD}`, key(item));
+    return (rowCount ?? 0) > 0;
+  }
+
+  async move(item: WorkItem, move: RowMove): Promise<boolean> {
+    const release = `lease_owner = NULL, lease_until = NULL`;
+    let result: pg.QueryResult;
+    switch (move.to) {
+      case 'delete':
+        result = await this.pool.query(`DELETE FROM scheduled_work WHERE ${HELD}`, key(item));
+        break;
+      case 'retry':
+        result = await this.pool.query(
+          `UPDATE scheduled_work SET due_at = now() + ${ms('$5')}, ${release} WHERE ${HELD}`,
+          [...key(item), move.delayMs],
+        );
+        break;
+      case 'poll':
+        // The projection may already have moved the row to this attempt (then only the lease is released).
+        result = await this.pool.query(
+          `UPDATE scheduled_work
+           SET kind = 'poll', job_id = coalesce(job_id, $6),
+               due_at = CASE WHEN attempt < $5 THEN now() + ${ms('$7')} ELSE due_at END,
+               retries = CASE WHEN attempt < $5 THEN 0 ELSE retries END,
+               attempt = greatest(attempt, $5), ${release}
+           WHERE ${HELD}`,
+          [...key(item), move.attempt, move.jobId, move.delayMs],
+        );
+        break;
     }
+    return (result.rowCount ?? 0) > 0;
   }
 
-  async retryLater(owner: string, item: WorkItem, dueAt: Date): Promise<void> {
-    await this.pool.query(
-      `UPDATE scheduled_work SET due_at = $5, retries = retries + 1, lease_owner = NULL, lease_until = NULL
-       WHERE tenant_id = $1 AND report_id = $2 AND step = $3 AND lease_owner = $4`,
-      [item.tenantId, item.reportId, item.step, owner, dueAt],
+  async nextDueInMs(): Promise<number | null> {
+    const { rows } = await this.pool.query<{ wait: number | null }>(
+      `SELECT greatest(0, extract(epoch FROM min(greatest(due_at, coalesce(lease_until, due_at))) - now()) * 1000)::float8 AS wait
+       FROM scheduled_work`,
     );
-  }
-
-  async nextDueAt(): Promise<Date | null> {
-    const { rows } = await this.pool.query<{ due: Date | null }>(
-      `SELECT min(greatest(due_at, coalesce(lease_until, due_at))) AS due FROM scheduled_work`,
-    );
-    return rows[0]?.due ?? null;
+    return rows[0]?.wait ?? null;
   }
 }

@@ -97,8 +97,10 @@ describe('crash safety (SIGKILL, e2e)', () => {
       expect(count('ReportGenerationStarted')).toBe(1);
       expect(count('ReportReady')).toBe(1);
       expect(count('ReportFailed') + count('ReportCancelled')).toBe(0);
-      for (const provider of ['bank-transactions', 'credit-bureau', 'tax-authority']) {
+      for (const provider of ['bank-transactions', 'credit-bureau', 'tax-authority'] as const) {
         expect(count('ProviderJobSubmitted', provider)).toBe(1);
+        // Counted at the provider, which the log cannot see: exactly one job per report and provider.
+        expect(simulator.jobsCreated(provider, report.subject.taxId as string)).toBe(1);
         expect(count('ProviderResultRecorded', provider)).toBe(1);
         const attempts = stream
           .filter((e) => e.type === 'ProviderPollScheduled' && e.data.provider === provider)

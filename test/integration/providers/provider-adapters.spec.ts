@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -223,6 +223,122 @@ describe('transport failures are transient', () => {
       const stream = await new BankTransactionsProvider(urlsFor(base)).openResult('x');
       const error = await readLines(stream).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ProviderUnavailableError);
+    } finally {
+      await close(server);
+    }
+  });
+
+  /** Open sockets at the fake provider: a call that gave up must also have closed its socket. */
+  const track = (server: Server) => {
+    const open = new Set<Socket>();
+    server.on('connection', (socket) => {
+      open.add(socket);
+      socket.once('close', () => open.delete(socket));
+    });
+    return open;
+  };
+  const waitFor = async (check: () => boolean, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it('a JSON answer whose body drips is cut at the total deadline (headers and body), its socket closed', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"status":');
+      const timer = setInterval(() => res.write(' '), 50);
+      res.once('close', () => clearInterval(timer));
+    });
+    const open = track(server);
+    const base = await listen(server);
+    try {
+      const started = Date.now();
+      const error = await new CreditBureauProvider(urlsFor(base), { requestTimeoutMs: 300 })
+        .poll('x')
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      expect(Date.now() - started).toBeLessThan(3000);
+      await waitFor(() => open.size === 0, 'the socket is closed');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a result stream that stops sending is cut after the idle-body timeout, its socket closed', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('{"id":"1"}\n');
+    });
+    const open = track(server);
+    const base = await listen(server);
+    try {
+      const started = Date.now();
+      const stream = await new BankTransactionsProvider(urlsFor(base), {
+        idleBodyTimeoutMs: 300,
+      }).openResult('x');
+      const error = await readLines(stream).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      expect(Date.now() - started).toBeLessThan(3000);
+      await waitFor(() => open.size === 0, 'the socket is closed');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a result stream that drips a byte at a time is cut at its total deadline', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('{"id":"1"}\n');
+      const timer = setInterval(() => res.write('{'), 50);
+      res.once('close', () => clearInterval(timer));
+    });
+    const open = track(server);
+    const base = await listen(server);
+    try {
+      const stream = await new BankTransactionsProvider(urlsFor(base), {
+        idleBodyTimeoutMs: 300,
+        resultTimeoutMs: 600,
+      }).openResult('x');
+      const error = await readLines(stream).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      await waitFor(() => open.size === 0, 'the socket is closed');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it("the caller's signal (cancel, lost lease, provider deadline) aborts a call in flight and closes its socket", async () => {
+    const server = createServer(() => undefined);
+    const open = track(server);
+    const base = await listen(server);
+    try {
+      const abort = new AbortController();
+      const call = new CreditBureauProvider(urlsFor(base)).poll('x', { signal: abort.signal });
+      await waitFor(() => open.size === 1, 'the request is in flight');
+      abort.abort(new Error('cancelled'));
+      await expect(call).rejects.toThrow();
+      await waitFor(() => open.size === 0, 'the socket is closed');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a submit sends the Idempotency-Key it is given', async () => {
+    const keys: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      keys.push(req.headers['idempotency-key'] as string | undefined);
+      res.writeHead(202, { 'content-type': 'application/json' }).end('{"jobId":"j1","status":"processing"}');
+    });
+    const base = await listen(server);
+    try {
+      await new TaxAuthorityProvider(urlsFor(base)).submit({
+        ...request('T-1'),
+        idempotencyKey: 'conflux:a:r:tax:submit',
+      });
+      expect(keys).toEqual(['conflux:a:r:tax:submit']);
     } finally {
       await close(server);
     }

@@ -200,6 +200,7 @@ describe('generateReportFiles', () => {
         { category: 'restaurants', amount: 12.3, count: 1 },
       ],
       otherCurrencies: [],
+      rejected: { count: 0, byReason: {} },
       credit: { score: 702, band: 'good', openAccounts: 3, delinquencies: 1, totalDebt: 1200.5 },
       taxFilings: [
         { year: 2023, income: 39000, taxPaid: 7800, currency: 'EUR' },
@@ -250,14 +251,67 @@ describe('generateReportFiles', () => {
     ]);
   });
 
-  it('fails naming the line of a corrupt transaction, and publishes no transactions.csv', async () => {
-    await setUp(
-      ndjson(handMade.slice(0, 2)) +
-        '{"id":"bad","date":"2024-01-01","amount":"12"}\n' +
-        ndjson(handMade.slice(2)),
-    );
+  it('fails naming the line of a line that is not a JSON object, and publishes no transactions.csv', async () => {
+    await setUp(ndjson(handMade.slice(0, 2)) + '[1,2]\n' + ndjson(handMade.slice(2)));
     await expect(generate()).rejects.toThrow(InvalidProviderDataError);
-    await expect(generate()).rejects.toThrow(/raw\/bank\.ndjson, line 3: amount is not a number/);
+    await expect(generate()).rejects.toThrow(/raw\/bank\.ndjson, line 3: not a JSON object/);
     expect(await storage.head('tenants/acme/reports/r1/transactions.csv')).toBeNull();
+  });
+
+  it('refuses one endless line instead of buffering it', async () => {
+    await setUp(`[${'{"id":"x"},'.repeat(200_000)}`);
+    await expect(generate()).rejects.toThrow(/longer than 1 MiB/);
+  });
+
+  it('leaves out and counts in summary.json every row that breaks a rule: period, date, amount, currency', async () => {
+    const bad = [
+      '{"id":"out-before","date":"2023-12-31","amount":1,"currency":"EUR"}',
+      '{"id":"out-after","date":"2024-04-01","amount":1,"currency":"EUR"}',
+      '{"id":"no-date","date":"2024-02-30","amount":1,"currency":"EUR"}',
+      '{"id":"text-amount","date":"2024-01-01","amount":"12","currency":"EUR"}',
+      '{"id":"huge","date":"2024-01-01","amount":1e21,"currency":"EUR"}',
+      '{"id":"bad-currency","date":"2024-01-01","amount":1,"currency":"EURO"}',
+      '{"id":"unknown-currency","date":"2024-01-01","amount":1,"currency":"XYZ"}',
+      '{"date":"2024-01-01","amount":1,"currency":"EUR"}',
+    ];
+    await setUp(ndjson(handMade.slice(0, 2)) + bad.join('\n') + '\n' + ndjson(handMade.slice(2)));
+    const files = await generate();
+    expect(files.find((f) => f.name === 'transactions.csv')?.rows).toBe(handMade.length);
+    const csv = (await fileOnDisk('tenants/acme/reports/r1/transactions.csv')).toString();
+    expect(csv).not.toMatch(
+      /out-before|out-after|no-date|text-amount|huge|e\+|bad-currency|unknown-currency/,
+    );
+    const summary = JSON.parse((await fileOnDisk('tenants/acme/reports/r1/summary.json')).toString());
+    expect(summary.rejected).toEqual({
+      count: 8,
+      byReason: {
+        invalid_amount: 2,
+        invalid_currency: 2,
+        invalid_date: 1,
+        invalid_row: 1,
+        outside_period: 2,
+      },
+    });
+    expect(summary.totals.count).toBe(handMade.length);
+  });
+
+  it('rounds half away from zero both ways, on the decimal text, in the CSV and the summary alike', async () => {
+    await setUp(
+      ndjson([
+        tx({ id: 'p', date: '2024-01-02', amount: 0.125, category: 'a' }),
+        tx({ id: 'n', date: '2024-01-02', amount: -0.125, category: 'a' }),
+        tx({ id: 'f', date: '2024-01-02', amount: 1.005, category: 'a' }),
+      ]),
+    );
+    await generate();
+    const csv = (await fileOnDisk('tenants/acme/reports/r1/transactions.csv')).toString();
+    expect(
+      csv
+        .split('\r\n')
+        .slice(1, 4)
+        .map((line) => line.split(',')[3]),
+    ).toEqual(['0.13', '-0.13', '1.01']);
+    const summary = JSON.parse((await fileOnDisk('tenants/acme/reports/r1/summary.json')).toString());
+    expect(summary.totals).toMatchObject({ moneyIn: 1.14, moneyOut: 0.13 });
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ import {
   ProviderUnavailableError,
   type PollResult,
   type ProviderAdapter,
+  type ProviderCallOptions,
+  type ProviderRequest,
   type ProviderRegistry,
 } from '../../../src/application/ports/provider.port.js';
 import { SCHEDULED_WORK } from '../../../src/application/ports/scheduled-work.port.js';
@@ -44,9 +47,10 @@ import { createTestDatabase } from '../../support/database.js';
  * permanent errors, deadlines, a result stream cut halfway, cancellation.
  */
 type Script = {
-  submit?: (call: number) => Promise<{ jobId: string }>;
-  poll?: (call: number) => Promise<PollResult>;
-  open?: (call: number) => Promise<Readable>;
+  /** `created`: the job this call created (or found by its idempotency key), already counted. */
+  submit?: (call: number, created: { jobId: string }, signal?: AbortSignal) => Promise<{ jobId: string }>;
+  poll?: (call: number, signal?: AbortSignal) => Promise<PollResult>;
+  open?: (call: number, signal?: AbortSignal) => Promise<Readable>;
 };
 
 const rows = (n: number) =>
@@ -63,26 +67,46 @@ const rows = (n: number) =>
     }),
   ).join('\n') + '\n';
 
+/**
+ * A provider at the port that counts what a real provider would see: calls, and the jobs it created — a
+ * submit with a known idempotency key finds its job, one without a key always creates a new one.
+ */
 class ScriptedProvider implements ProviderAdapter {
   readonly calls = { submit: 0, poll: [] as number[], open: 0 };
+  /** Jobs created per report (by subject tax id), as the provider counts them. */
+  readonly jobs = new Map<string, number>();
+  private readonly byKey = new Map<string, string>();
+  readonly signals: AbortSignal[] = [];
   constructor(
     readonly name: ProviderName,
     private readonly script: Script = {},
   ) {}
 
-  async submit() {
+  jobsFor(taxId: string): number {
+    return this.jobs.get(taxId) ?? 0;
+  }
+
+  async submit(request: ProviderRequest, options?: ProviderCallOptions) {
     this.calls.submit++;
-    return this.script.submit ? this.script.submit(this.calls.submit) : { jobId: `${this.name}-job` };
+    if (options?.signal) this.signals.push(options.signal);
+    let jobId = request.idempotencyKey ? this.byKey.get(request.idempotencyKey) : undefined;
+    if (!jobId) {
+      jobId = `${this.name}-job-${request.subject.taxId}-${this.calls.submit}`;
+      if (request.idempotencyKey) this.byKey.set(request.idempotencyKey, jobId);
+      this.jobs.set(request.subject.taxId, this.jobsFor(request.subject.taxId) + 1);
+    }
+    return this.script.submit ? this.script.submit(this.calls.submit, { jobId }, options?.signal) : { jobId };
   }
 
-  async poll(): Promise<PollResult> {
+  async poll(_jobId: string, options?: ProviderCallOptions): Promise<PollResult> {
     this.calls.poll.push(Date.now());
-    return this.script.poll ? this.script.poll(this.calls.poll.length) : { status: 'done' };
+    if (options?.signal) this.signals.push(options.signal);
+    return this.script.poll ? this.script.poll(this.calls.poll.length, options?.signal) : { status: 'done' };
   }
 
-  async openResult(): Promise<Readable> {
+  async openResult(_jobId: string, options?: ProviderCallOptions): Promise<Readable> {
     this.calls.open++;
-    if (this.script.open) return this.script.open(this.calls.open);
+    if (this.script.open) return this.script.open(this.calls.open, options?.signal);
     return Readable.from([this.name === 'bank-transactions' ? rows(25) : '{"score":700,"filings":[]}\n']);
   }
 }
@@ -99,6 +123,7 @@ describe('report process manager', () => {
   const start = async (
     scripts: Partial<Record<ProviderName, Script>>,
     options: Partial<typeof defaultProcessOptions> = {},
+    adapters: { work?: PostgresScheduledWork; storage?: LocalObjectStorage } = {},
   ) => {
     providers = Object.fromEntries(
       PROVIDER_NAMES.map((n) => [n, new ScriptedProvider(n, scripts[n])]),
@@ -111,17 +136,12 @@ describe('report process manager', () => {
       imports: [CqrsModule.forRoot()],
       providers: [
         { provide: EVENT_STORE, useValue: store },
-        { provide: LOGGER, useValue: createLogger('silent') },
-        { provide: SCHEDULED_WORK, useValue: new PostgresScheduledWork(pool) },
+        { provide: LOGGER, useValue: createLogger((process.env.TEST_LOG_LEVEL as 'silent') ?? 'silent') },
+        { provide: SCHEDULED_WORK, useValue: adapters.work ?? new PostgresScheduledWork(pool) },
         { provide: PROVIDER_REGISTRY, useValue: registry },
         {
           provide: OBJECT_STORAGE,
-          useValue: new LocalObjectStorage({
-            rootDir: dir,
-            secret: Buffer.alloc(32, 1),
-            publicBaseUrl: 'http://localhost',
-            durable: false,
-          }),
+          useValue: adapters.storage ?? newStorage(),
         },
         {
           provide: PROCESS_OPTIONS,
@@ -142,7 +162,15 @@ describe('report process manager', () => {
     await module.init();
   };
 
-  const request = async (taxId = 'T-1') => {
+  const newStorage = () =>
+    new LocalObjectStorage({
+      rootDir: dir,
+      secret: Buffer.alloc(32, 1),
+      publicBaseUrl: 'http://localhost',
+      durable: false,
+    });
+
+  const request = async (taxId = 'T-1', tenantId = 'acme') => {
     const reportId = `r${++seq}-${Date.now()}`;
     await module.get(CommandBus).execute(
       new DecideReport(
@@ -150,33 +178,38 @@ describe('report process manager', () => {
           type: 'RequestReport',
           data: {
             reportId,
-            tenantId: 'acme',
+            tenantId,
             requestedBy: 'u1',
             subject: { taxId },
             period: { from: '2026-01-01', to: '2026-03-31' },
             requestedAt: new Date().toISOString(),
           },
         },
-        { tenantId: 'acme' },
+        { tenantId },
       ),
     );
     return reportId;
   };
 
-  const state = async (reportId: string): Promise<Report> =>
-    fold(reportDecider, (await store.readStream(reportStream('acme', reportId))).map(readReportEvent));
+  const state = async (reportId: string, tenantId = 'acme'): Promise<Report> =>
+    fold(reportDecider, (await store.readStream(reportStream(tenantId, reportId))).map(readReportEvent));
 
-  const until = async (reportId: string, done: (r: Report) => boolean, timeoutMs = 15_000) => {
+  const until = async (
+    reportId: string,
+    done: (r: Report) => boolean,
+    timeoutMs = 15_000,
+    tenantId = 'acme',
+  ) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const report = await state(reportId);
+      const report = await state(reportId, tenantId);
       if (done(report)) return report;
       if (Date.now() > deadline) throw new Error(`report ${reportId} stuck in ${report.status}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  const final = (reportId: string, timeoutMs?: number) =>
-    until(reportId, (r) => ['ready', 'failed', 'cancelled'].includes(r.status), timeoutMs);
+  const final = (reportId: string, timeoutMs?: number, tenantId?: string) =>
+    until(reportId, (r) => ['ready', 'failed', 'cancelled'].includes(r.status), timeoutMs, tenantId);
 
   const workRows = async (reportId: string) =>
     (await pool.query('SELECT step FROM scheduled_work WHERE report_id = $1', [reportId])).rows;
@@ -197,6 +230,8 @@ describe('report process manager', () => {
   });
   afterEach(async () => {
     await module?.close();
+    // Each test counts calls at its own providers: no work of an earlier test's reports carries over.
+    await pool.query('TRUNCATE scheduled_work');
   });
   afterAll(async () => {
     await store.close();
@@ -275,14 +310,16 @@ describe('report process manager', () => {
   it('fails the report naming a provider that is not done before its deadline', async () => {
     await start(
       { 'credit-bureau': { poll: async () => ({ status: 'processing', retryAfterMs: 100 }) } },
-      { providerDeadlineMs: 800 },
+      // Long enough for the other two providers to finish on a loaded machine: the deadline now also
+      // aborts calls in flight.
+      { providerDeadlineMs: 2000 },
     );
     const started = Date.now();
     const report = await final(await request());
     expect(report.status).toBe('failed');
     expect(report.error?.provider).toBe('credit-bureau');
     expect(report.error?.message).toMatch(/deadline/);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
   });
 
   it('fails the report when a provider job ends failed', async () => {
@@ -315,5 +352,272 @@ describe('report process manager', () => {
     expect(providers['credit-bureau'].calls.poll.length).toBe(pollsAfterCancel);
     expect((await state(reportId)).status).toBe('cancelled');
     expect(await noWorkLeft(reportId)).toEqual([]);
+  });
+
+  describe('exactly once at the provider (issue 7), counted at the provider', () => {
+    const expectOneJobEach = (taxId: string) => {
+      for (const name of PROVIDER_NAMES) expect(providers[name].jobsFor(taxId)).toBe(1);
+    };
+
+    it('a lagging scheduled-work projection never repeats a submit or a download (stale row)', async () => {
+      /** The projection applies everything but new reports 2 s late: longer than the lease. */
+      class HeldBack extends PostgresScheduledWork {
+        override async apply(...args: Parameters<PostgresScheduledWork['apply']>) {
+          if (!args[2].some((c) => c.op === 'upsert')) await new Promise((r) => setTimeout(r, 2000));
+          return super.apply(...args);
+        }
+      }
+      await start({}, { leaseMs: 400 }, { work: new HeldBack(pool) });
+      const report = await final(await request('STALE-1'), 30_000);
+      expect(report.status).toBe('ready');
+      for (const name of PROVIDER_NAMES) {
+        expect(providers[name].calls.submit).toBe(1);
+        expect(providers[name].calls.open).toBe(1);
+      }
+      expectOneJobEach('STALE-1');
+    }, 40_000);
+
+    it('a submit that times out after the provider accepted it does not create a second job', async () => {
+      const timeout = (n: number, created: { jobId: string }) =>
+        n < 4
+          ? Promise.reject(new ProviderUnavailableError('credit-bureau', 'did not answer within 10000 ms'))
+          : Promise.resolve(created);
+      await start({
+        'credit-bureau': { submit: timeout },
+        'bank-transactions': { submit: timeout },
+      });
+      const report = await final(await request('TIMEOUT-1'));
+      expect(report.status).toBe('ready');
+      expect(providers['credit-bureau'].calls.submit).toBe(4);
+      expectOneJobEach('TIMEOUT-1');
+    });
+
+    it('a result that drips one byte at a time fails at the provider deadline, its stream closed, the slot freed', async () => {
+      const streams: Readable[] = [];
+      await start(
+        {
+          'bank-transactions': {
+            open: async () => {
+              const drip = new Readable({ read() {} });
+              drip.push(rows(1));
+              const timer = setInterval(() => drip.push('{'), 1000);
+              drip.once('close', () => clearInterval(timer));
+              streams.push(drip);
+              return drip;
+            },
+          },
+        },
+        { providerDeadlineMs: 1500, concurrency: 3 },
+      );
+      const started = Date.now();
+      const report = await final(await request('DRIP-1'), 10_000);
+      expect(report.status).toBe('failed');
+      expect(report.error).toMatchObject({ provider: 'bank-transactions' });
+      expect(report.error?.message).toMatch(/deadline/);
+      expect(Date.now() - started).toBeLessThan(6000);
+      expect(streams.length).toBeGreaterThan(0);
+      expect(streams.every((stream) => stream.destroyed)).toBe(true);
+      // The slots are free: an unrelated report still gets done.
+      expect((await final(await request('AFTER-DRIP'), 10_000)).status).toBe('failed'); // the bank drips again
+      expect(providers['credit-bureau'].jobsFor('AFTER-DRIP')).toBe(1);
+    }, 30_000);
+
+    it('cancelling a report aborts its provider call in flight', async () => {
+      let inFlight: AbortSignal | undefined;
+      await start({
+        'credit-bureau': {
+          // Never answers: only an abort ends the call.
+          poll: (_n, signal) =>
+            new Promise((_resolve, reject) => {
+              inFlight = signal;
+              signal?.addEventListener('abort', () => reject(new Error('aborted')));
+            }),
+        },
+      });
+      const reportId = await request('CANCEL-1');
+      await until(reportId, (r) => r.providers['credit-bureau'].attempts >= 1);
+      const waitFor = async (check: () => boolean, what: string) => {
+        const deadline = Date.now() + 10_000;
+        while (!check()) {
+          if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await waitFor(() => inFlight !== undefined, 'the poll is in flight');
+      await module.get(CommandBus).execute(
+        new DecideReport(
+          {
+            type: 'CancelReport',
+            data: { reportId, cancelledBy: 'u1', cancelledAt: new Date().toISOString() },
+          },
+          { tenantId: 'acme' },
+        ),
+      );
+      await waitFor(() => inFlight!.aborted, 'the provider call is aborted');
+      expect(providers['credit-bureau'].calls.poll).toHaveLength(1);
+    });
+
+    it('a step whose worker never finishes (crash loop) ends after a bounded number of claims', async () => {
+      /** Renewals are lost (the worker is as good as dead each time); each claim hangs at the provider. */
+      class NoRenewals extends PostgresScheduledWork {
+        override async renewLease(): Promise<never[]> {
+          return [];
+        }
+      }
+      await start(
+        { 'tax-authority': { poll: () => new Promise(() => undefined) } },
+        { leaseMs: 200, maxStepClaims: 4, providerDeadlineMs: 120_000, concurrency: 16 },
+        { work: new NoRenewals(pool) },
+      );
+      const report = await final(await request('LOOP-1'), 15_000);
+      expect(report.status).toBe('failed');
+      expect(report.error).toMatchObject({ provider: 'tax-authority' });
+      expect(providers['tax-authority'].calls.poll.length).toBeLessThanOrEqual(4);
+    }, 30_000);
+
+    it('an unterminated result line is refused at the cap: the provider fails, nothing grows without bound', async () => {
+      await start({
+        'bank-transactions': {
+          open: async () =>
+            Readable.from(
+              (function* () {
+                yield '[';
+                // 3 MiB on one line, in 64 KiB chunks.
+                for (let i = 0; i < 48; i++) yield `${'{"id":"x"},'.repeat(5957)}`;
+              })(),
+            ),
+        },
+      });
+      const report = await final(await request('LONGLINE-1'));
+      expect(report.status).toBe('failed');
+      expect(report.error).toMatchObject({ provider: 'bank-transactions' });
+      expect(providers['bank-transactions'].calls.open).toBe(1);
+    });
+
+    it('a generation that lost its lease publishes nothing: the listed sha256 is the file served', async () => {
+      /** The first generation's lease is never renewed, and its CSV upload is slow: another claim takes over. */
+      let slowed = false;
+      class SlowFirstCsv extends LocalObjectStorage {
+        override async put(...args: Parameters<LocalObjectStorage['put']>) {
+          if (args[0].endsWith('transactions.csv') && !slowed) {
+            slowed = true;
+            await new Promise((r) => setTimeout(r, 1500));
+          }
+          return super.put(...args);
+        }
+      }
+      const firstGeneration: { token?: unknown } = {};
+      class LoseFirstGeneration extends PostgresScheduledWork {
+        override async renewLease(...args: Parameters<PostgresScheduledWork['renewLease']>) {
+          const [items, leaseMs] = args;
+          const keep = items.filter((i) => {
+            if (i.step !== 'generation') return true;
+            const token = (i as { leaseToken?: unknown }).leaseToken ?? i;
+            firstGeneration.token ??= token;
+            return token !== firstGeneration.token;
+          });
+          return super.renewLease(keep, leaseMs);
+        }
+      }
+      const storage = new SlowFirstCsv({
+        rootDir: dir,
+        secret: Buffer.alloc(32, 1),
+        publicBaseUrl: 'http://localhost',
+        durable: false,
+      });
+      await start({}, { leaseMs: 300 }, { work: new LoseFirstGeneration(pool), storage });
+      const report = await final(await request('FENCE-1'), 20_000);
+      expect(report.status).toBe('ready');
+      await new Promise((r) => setTimeout(r, 2000)); // the stale generation has finished by now
+      const started = (await store.readStream(reportStream('acme', report.id))).filter(
+        (e) => e.type === 'ReportGenerationStarted',
+      );
+      expect(started).toHaveLength(1);
+      for (const file of report.files) {
+        const hash = createHash('sha256');
+        for await (const chunk of await storage.get(file.key)) hash.update(chunk as Buffer);
+        expect(hash.digest('hex')).toBe(file.sha256);
+      }
+      const summary = report.files.find((f) => f.name === 'summary.json')!;
+      const chunks: Buffer[] = [];
+      for await (const chunk of await storage.get(summary.key)) chunks.push(chunk as Buffer);
+      expect(JSON.parse(Buffer.concat(chunks).toString()).generatedAt).toBe(
+        (started[0].data as { startedAt: string }).startedAt,
+      );
+    }, 40_000);
+
+    it("is fair to every tenant: one report of tenant B finishes on time during tenant A's burst", async () => {
+      const slow = async (_n: number, created: { jobId: string }) => {
+        await new Promise((r) => setTimeout(r, 40));
+        return created;
+      };
+      await start(
+        {
+          'bank-transactions': { submit: slow },
+          'credit-bureau': { submit: slow },
+          'tax-authority': { submit: slow },
+        },
+        { concurrency: 4 },
+      );
+      const burst = [];
+      for (let i = 0; i < 150; i++) burst.push(await request(`BURST-${i}`, 'tenanta'));
+      const submits = () => PROVIDER_NAMES.reduce((n, name) => n + providers[name].calls.submit, 0);
+      const before = submits();
+      const single = await request('SINGLE-1', 'tenantb');
+      await until(
+        single,
+        (r) => PROVIDER_NAMES.every((name) => r.providers[name].status === 'done'),
+        30_000,
+        'tenantb',
+      );
+      // Measured in work, not time (the machine may be loaded): while B's providers went through their
+      // submit and poll steps, tenant A got about a round of claims per step — not the rest of its 450
+      // submits first. (Generation waits for the shared projection, which the burst keeps busy.)
+      const burstSubmits = submits() - before - 3;
+      expect((await final(single, 30_000, 'tenantb')).status).toBe('ready');
+      expect(burstSubmits).toBeLessThan(100);
+      expectOneJobEach('SINGLE-1');
+    }, 60_000);
+  });
+
+  describe('one clock: the database decides what is due, whatever the app clock says', () => {
+    const RealDate = Date;
+    afterEach(() => {
+      globalThis.Date = RealDate;
+    });
+    /** This process's clock (Date, Date.now) runs `skewMs` off the database's. */
+    const skewAppClock = (skewMs: number) => {
+      class SkewedDate extends RealDate {
+        constructor(...args: unknown[]) {
+          if (args.length === 0) super(RealDate.now() + skewMs);
+          else super(...(args as [string]));
+        }
+        static override now() {
+          return RealDate.now() + skewMs;
+        }
+      }
+      globalThis.Date = SkewedDate as DateConstructor;
+    };
+
+    for (const skewMs of [-30_000, 30_000]) {
+      it(`a 1.5-second report polls a handful of times with the app clock ${skewMs / 1000} s off`, async () => {
+        let doneAt = 0;
+        await start({
+          'credit-bureau': {
+            submit: async (_n, created) => {
+              doneAt = Date.now() + 1500;
+              return created;
+            },
+            poll: async () =>
+              Date.now() >= doneAt ? { status: 'done' } : { status: 'processing', retryAfterMs: 500 },
+          },
+        });
+        skewAppClock(skewMs);
+        const report = await final(await request(`SKEW${skewMs}`), 10_000);
+        expect(report.status).toBe('ready');
+        expect(providers['credit-bureau'].calls.poll.length).toBeGreaterThanOrEqual(2);
+        expect(providers['credit-bureau'].calls.poll.length).toBeLessThanOrEqual(6);
+      }, 20_000);
+    }
   });
 });

@@ -1,19 +1,17 @@
 import pg from 'pg';
 import type { Checkpoint } from '../../../src/application/ports/event-store.port.js';
-import type { WorkItem } from '../../../src/application/ports/scheduled-work.port.js';
+import type { NewWorkItem, WorkItem } from '../../../src/application/ports/scheduled-work.port.js';
 import { PostgresScheduledWork } from '../../../src/infrastructure/scheduling/postgres-scheduled-work.js';
 import { createTestDatabase } from '../../support/database.js';
 
-const item = (step: WorkItem['step'], dueAt: Date, reportId = 'r1'): WorkItem => ({
-  tenantId: 'acme',
+const item = (step: WorkItem['step'], reportId = 'r1', tenantId = 'acme'): NewWorkItem => ({
+  tenantId,
   reportId,
   step,
   kind: 'submit',
   attempt: 0,
-  retries: 0,
   jobId: null,
-  dueAt,
-  deadlineAt: new Date(dueAt.getTime() + 60_000),
+  deadlineInMs: 60_000,
   subject: { taxId: 'T1' },
   period: { from: '2026-01-01', to: '2026-06-30' },
 });
@@ -38,12 +36,11 @@ describe('PostgresScheduledWork', () => {
   beforeEach(() => pool.query('TRUNCATE scheduled_work, subscription_checkpoints'));
 
   it('stores the checkpoint with the changes, and a failing change stores neither', async () => {
-    const past = new Date(Date.now() - 1000);
-    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau', past) }]);
+    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
     expect(await work.checkpoint('p')).toBe('cp-1');
-    const bad = { op: 'upsert', item: { ...item('tax-authority', past), dueAt: 'not a date' } } as never;
+    const bad = { op: 'upsert', item: { ...item('tax-authority'), deadlineInMs: 'soon' } } as never;
     await expect(
-      work.apply('p', cp(2), [{ op: 'upsert', item: item('bank-transactions', past) }, bad]),
+      work.apply('p', cp(2), [{ op: 'upsert', item: item('bank-transactions') }, bad]),
     ).rejects.toThrow();
     expect(await work.checkpoint('p')).toBe('cp-1');
     const { rows } = await pool.query('SELECT step FROM scheduled_work');
@@ -51,45 +48,68 @@ describe('PostgresScheduledWork', () => {
   });
 
   it('hands each due row to exactly one of many concurrent claimers, and nothing not yet due', async () => {
-    const past = new Date(Date.now() - 1000);
     const changes = Array.from({ length: 30 }, (_, i) => ({
       op: 'upsert' as const,
-      item: item('credit-bureau', past, `r${i}`),
+      item: item('credit-bureau', `r${i}`),
     }));
-    changes.push({ op: 'upsert', item: item('credit-bureau', new Date(Date.now() + 60_000), 'future') });
-    await work.apply('p', cp(1), changes);
+    await work.apply('p', cp(1), [
+      ...changes,
+      { op: 'upsert', item: item('credit-bureau', 'future') },
+      {
+        op: 'schedule',
+        tenantId: 'acme',
+        reportId: 'future',
+        step: 'credit-bureau',
+        attempt: 1,
+        dueAt: new Date(Date.now() + 3_600_000),
+      },
+    ]);
     const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => work.claimDue(`w${i}`, 10, 10_000)));
-    const ids = claims.flat().map((c) => c.reportId);
+    const ids = claims.flatMap((c) => c.items).map((c) => c.reportId);
     expect(ids).toHaveLength(30);
     expect(new Set(ids).size).toBe(30);
     expect(ids).not.toContain('future');
-    expect(await work.claimDue('late', 10, 10_000)).toEqual([]);
+    expect((await work.claimDue('late', 10, 10_000)).items).toEqual([]);
   });
 
-  it('gives a row to another worker once its lease expired (a crashed worker), not before', async () => {
-    await work.apply('p', cp(1), [
-      { op: 'upsert', item: item('credit-bureau', new Date(Date.now() - 1000)) },
-    ]);
-    expect(await work.claimDue('crashed', 10, 300)).toHaveLength(1);
-    expect(await work.claimDue('other', 10, 300)).toHaveLength(0);
+  it('claims fairly across tenants: one row of each tenant before a burst tenant gets its second', async () => {
+    await work.apply(
+      'p',
+      cp(1),
+      Array.from({ length: 50 }, (_, i) => ({
+        op: 'upsert' as const,
+        item: item('credit-bureau', `a${i}`, 'burst'),
+      })),
+    );
+    await work.apply('p', cp(2), [{ op: 'upsert', item: item('credit-bureau', 'b1', 'quiet') }]);
+    const { items } = await work.claimDue('w', 4, 10_000);
+    expect(items).toHaveLength(4);
+    expect(items.map((i) => i.tenantId)).toContain('quiet');
+  });
+
+  it('gives a row to another worker once its lease expired, with a higher fencing token and one more claim', async () => {
+    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
+    const [first] = (await work.claimDue('crashed', 10, 300)).items;
+    expect(first).toMatchObject({ claims: 1 });
+    expect((await work.claimDue('other', 10, 300)).items).toHaveLength(0);
     await new Promise((r) => setTimeout(r, 400));
-    const [again] = await work.claimDue('other', 10, 300);
+    const [again] = (await work.claimDue('other', 10, 300)).items;
     expect(again?.reportId).toBe('r1');
+    expect(again.leaseToken).toBeGreaterThan(first.leaseToken);
+    expect(again.claims).toBe(2);
+    // The first claim is fenced off: it holds nothing, and can neither move nor renew the row.
+    expect(await work.holds(first)).toBe(false);
+    expect(await work.move(first, { to: 'delete' })).toBe(false);
+    expect(await work.renewLease([first, again], 300)).toEqual([first]);
+    expect(await work.holds(again)).toBe(true);
   });
 
-  it('a scheduled poll moves the row, frees its lease, and an old attempt does not move it back', async () => {
-    await work.apply('p', cp(1), [
-      { op: 'upsert', item: item('credit-bureau', new Date(Date.now() - 1000)) },
-    ]);
+  it('the holder moves its own row to the next poll and releases it; the projection then changes nothing', async () => {
+    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
+    const [claimed] = (await work.claimDue('w', 10, 60_000)).items;
+    expect(await work.move(claimed, { to: 'poll', attempt: 1, jobId: 'job-1', delayMs: 0 })).toBe(true);
     await work.apply('p', cp(2), [
-      { op: 'job', tenantId: 'acme', reportId: 'r1', step: 'credit-bureau', jobId: 'job-1' },
-    ]);
-    await work.claimDue('w', 10, 60_000);
-    const due = new Date(Date.now() - 10);
-    await work.apply('p', cp(3), [
-      { op: 'schedule', tenantId: 'acme', reportId: 'r1', step: 'credit-bureau', attempt: 2, dueAt: due },
-    ]);
-    await work.apply('p', cp(4), [
+      { op: 'job', tenantId: 'acme', reportId: 'r1', step: 'credit-bureau', jobId: 'job-other' },
       {
         op: 'schedule',
         tenantId: 'acme',
@@ -99,19 +119,18 @@ describe('PostgresScheduledWork', () => {
         dueAt: new Date(Date.now() + 60_000),
       },
     ]);
-    const [claimed] = await work.claimDue('w2', 10, 60_000);
-    expect(claimed).toMatchObject({ kind: 'poll', attempt: 2, jobId: 'job-1' });
+    const [next] = (await work.claimDue('w2', 10, 60_000)).items;
+    expect(next).toMatchObject({ kind: 'poll', attempt: 1, jobId: 'job-1', claims: 1 });
   });
 
   it('adds the generation row only once no provider row of the report is left', async () => {
-    const past = new Date(Date.now() - 1000);
     await work.apply('p', cp(1), [
-      { op: 'upsert', item: item('credit-bureau', past) },
-      { op: 'upsert', item: item('tax-authority', past) },
+      { op: 'upsert', item: item('credit-bureau') },
+      { op: 'upsert', item: item('tax-authority') },
     ]);
     const done = (step: 'credit-bureau' | 'tax-authority') => [
       { op: 'delete' as const, tenantId: 'acme', reportId: 'r1', step },
-      { op: 'generate-when-providers-done' as const, tenantId: 'acme', reportId: 'r1', dueAt: past },
+      { op: 'generate-when-providers-done' as const, tenantId: 'acme', reportId: 'r1' },
     ];
     await work.apply('p', cp(2), done('credit-bureau'));
     expect((await pool.query(`SELECT step FROM scheduled_work`)).rows.map((r) => r.step)).toEqual([
@@ -124,16 +143,15 @@ describe('PostgresScheduledWork', () => {
     ]);
   });
 
-  it('retryLater releases the row to a later time and counts the retry, only for its owner', async () => {
-    await work.apply('p', cp(1), [
-      { op: 'upsert', item: item('credit-bureau', new Date(Date.now() - 1000)) },
-    ]);
-    const [claimed] = await work.claimDue('w', 10, 60_000);
-    await work.retryLater('someone-else', claimed, new Date(Date.now() - 1));
-    expect(await work.claimDue('x', 10, 60_000)).toEqual([]);
-    await work.retryLater('w', claimed, new Date(Date.now() - 1));
-    const [again] = await work.claimDue('x', 10, 60_000);
-    expect(again?.retries).toBe(1);
-    expect(await work.nextDueAt()).not.toBeNull();
+  it('a retry releases the row to later on the database clock, only for the lease holder', async () => {
+    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
+    const [claimed] = (await work.claimDue('w', 10, 60_000)).items;
+    expect(
+      await work.move({ ...claimed, leaseToken: claimed.leaseToken - 1 }, { to: 'retry', delayMs: 0 }),
+    ).toBe(false);
+    expect((await work.claimDue('x', 10, 60_000)).items).toEqual([]);
+    expect(await work.move(claimed, { to: 'retry', delayMs: 60_000 })).toBe(true);
+    expect((await work.claimDue('x', 10, 60_000)).items).toEqual([]);
+    expect(await work.nextDueInMs()).toBeGreaterThan(50_000);
   });
 });

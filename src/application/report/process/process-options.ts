@@ -13,8 +13,13 @@ export type ProcessOptions = Readonly<{
   leaseMs: number;
   /** Work items run at once by one process. */
   concurrency: number;
-  /** Generation attempts before the report fails. */
+  /** Generation attempts (claims) before the report fails. */
   maxGenerationRetries: number;
+  /**
+   * Claims of one provider step without progress before its provider fails: counted at claim time, so a
+   * step that kills its worker every time (crash loop) ends too. Default 10.
+   */
+  maxStepClaims?: number;
 }>;
 
 export const defaultProcessOptions: ProcessOptions = {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { pipeline, Transform, type TransformCallback, type Readable } from 'node:stream';
+import { addAbortSignal, pipeline, Transform, type TransformCallback, type Readable } from 'node:stream';
 import {
   Inject,
   Injectable,
@@ -7,9 +7,9 @@ import {
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { isProviderName, type ProviderName } from '../../../domain/report/provider-data.js';
-import type { PollReason, ReportCommand, SchedulePoll } from '../../../domain/report/report.commands.js';
-import { isFinal } from '../../../domain/report/report.decider.js';
+import type { ProviderName } from '../../../domain/report/provider-data.js';
+import type { ReportCommand } from '../../../domain/report/report.commands.js';
+import type { Report } from '../../../domain/report/report.decider.js';
 import { DomainError } from '../../../domain/shared/decider.js';
 import { LOGGER, type Logger } from '../../ports/logger.port.js';
 import { EVENT_STORE, type EventMetadata, type EventStore } from '../../ports/event-store.port.js';
@@ -25,23 +25,52 @@ import { DecideReport } from '../commands/decide-report.handler.js';
 import { generateReportFiles } from '../generate-report-files.js';
 import { loadReport } from '../report-stream.js';
 import { PROCESS_OPTIONS, backoffDelay, type ProcessOptions } from './process-options.js';
+import {
+  decideOutcome,
+  planStep,
+  submitIdempotencyKey,
+  type StepContext,
+  type StepDecision,
+  type StepOutcome,
+} from './step-policy.js';
+
+/** The claim no longer holds the row: another worker has it, or the report's work was deleted (cancel). */
+class LeaseLost extends Error {
+  override readonly name = 'LeaseLost';
+}
+
+/** The step ran into its provider's deadline. */
+class DeadlineReached extends Error {
+  override readonly name = 'DeadlineReached';
+}
+
+/** A provider result line longer than this is refused: it would otherwise grow a buffer without bound. */
+export const MAX_RESULT_LINE_BYTES = 1024 * 1024;
+
+type Running = { item: WorkItem; abort: AbortController; deadline?: NodeJS.Timeout };
 
 /**
- * Runs the due work of the process manager: submits provider jobs, polls them, stores results (claim
- * check) and generates files. It holds nothing a crash could lose: every step is a claimed row of the
- * scheduled-work table, and every outcome is an event (or, for transient submit/generation errors, the
- * row moved later). A crashed worker's lease expires and another one repeats the step; the decider makes
- * repeats no-ops.
+ * Runs the due work of the process manager: a loop that claims rows, and per row one step — read the
+ * report's stream, ask the step policy (step-policy.ts) what to do, call the provider or the file stage,
+ * append the policy's commands, move the row. Everything it does is fenced by the claim's lease token
+ * (checked before every append and before publishing files) and bounded: each step has an AbortSignal
+ * that fires when the lease is lost (including cancel: the report's rows are deleted) and at the
+ * provider's deadline, so no slot is held past a deadline.
+ *
+ * Time: every instant it writes is on the database's clock (an offset measured at each claim), so an
+ * instance whose clock is off neither polls early nor late.
  */
 @Injectable()
 export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger: Logger;
   private readonly owner = `worker-${randomUUID()}`;
-  private readonly running = new Map<string, WorkItem>();
+  private readonly running = new Map<string, Running>();
   private stopping = false;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** Database clock minus this process's clock, measured at each claim. */
+  private clockOffsetMs = 0;
 
   constructor(
     @Inject(SCHEDULED_WORK) private readonly work: ScheduledWork,
@@ -57,14 +86,15 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   onApplicationBootstrap(): void {
     this.loop = this.run();
-    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(200, this.options.leaseMs / 3));
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(100, this.options.leaseMs / 3));
   }
 
+  /** Stops claiming, lets running steps finish — renewing their leases until the very end. */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    clearInterval(this.renewTimer);
     this.wake?.();
     await this.loop;
+    clearInterval(this.renewTimer);
   }
 
   /** Lets the worker look for due rows now (e.g. right after a report was requested). */
@@ -72,24 +102,33 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.wake?.();
   }
 
+  /** Now on the database's clock, in epoch ms. */
+  private now(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  private nowIso(): string {
+    return new Date(this.now()).toISOString();
+  }
+
   private async run(): Promise<void> {
     while (!this.stopping) {
       try {
         const free = this.options.concurrency - this.running.size;
-        const items = free > 0 ? await this.work.claimDue(this.owner, free, this.options.leaseMs) : [];
-        for (const item of items) this.start(item);
-        await this.sleep(await this.idleDelay());
+        if (free > 0) {
+          const before = Date.now();
+          const claimed = await this.work.claimDue(this.owner, free, this.options.leaseMs);
+          this.clockOffsetMs = claimed.now.getTime() - (before + Date.now()) / 2;
+          for (const item of claimed.items) this.start(item);
+        }
+        const next = await this.work.nextDueInMs();
+        await this.sleep(next === null ? 250 : Math.min(250, Math.max(10, next)));
       } catch (error) {
         this.logger.error({ err: error }, 'work loop failed; retrying in 1 s');
         await this.sleep(1000);
       }
     }
     while (this.running.size > 0) await this.sleep(50);
-  }
-
-  private async idleDelay(): Promise<number> {
-    const next = await this.work.nextDueAt();
-    return next ? Math.min(250, Math.max(10, next.getTime() - Date.now())) : 250;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -105,240 +144,260 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   private start(item: WorkItem): void {
     const key = `${item.tenantId}/${item.reportId}/${item.step}`;
-    this.running.set(key, item);
-    void this.execute(item)
+    const running: Running = { item, abort: new AbortController() };
+    if (item.step !== 'generation') {
+      // Armed on the database clock: the deadline is a database time.
+      const left = item.deadlineAt.getTime() - this.now();
+      running.deadline = setTimeout(
+        () => running.abort.abort(new DeadlineReached(`${item.step} deadline`)),
+        Math.max(0, left),
+      );
+    }
+    this.running.set(key, running);
+    void this.execute(item, running.abort.signal)
       .catch(async (error: unknown) => {
+        if (running.abort.signal.reason instanceof LeaseLost || error instanceof LeaseLost) {
+          this.logger.info({ ...context(item) }, 'lease lost: the step stops, its effects are fenced');
+          return;
+        }
         this.logger.warn({ ...context(item), err: error }, 'step failed; retrying later');
-        await this.work.retryLater(this.owner, item, new Date(Date.now() + this.backoff(item.retries + 1)));
+        await this.work.move(item, {
+          to: 'retry',
+          delayMs: backoffDelay(this.options, item.claims, undefined),
+        });
       })
       .catch((error: unknown) =>
         this.logger.error({ ...context(item), err: error }, 'step could not be rescheduled'),
       )
       .finally(() => {
+        clearTimeout(running.deadline);
         this.running.delete(key);
         this.wake?.();
       });
   }
 
+  /** A lost lease (row taken or deleted, e.g. by a cancel) aborts the step at once. */
   private async renewLeases(): Promise<void> {
     if (this.running.size === 0) return;
-    await this.work
-      .renewLease(this.owner, [...this.running.values()], this.options.leaseMs)
-      .catch((error: unknown) => {
-        this.logger.warn({ err: error }, 'lease renewal failed');
-      });
-  }
-
-  private execute(item: WorkItem): Promise<void> {
-    if (item.step === 'generation') return this.generate(item);
-    if (!isProviderName(item.step)) throw new Error(`unknown step ${String(item.step)}`);
-    if (Date.now() > item.deadlineAt.getTime()) {
-      return this.failProvider(
-        item,
-        item.step,
-        'deadline_exceeded',
-        `${item.step} did not answer before its deadline`,
+    const all = [...this.running.values()];
+    try {
+      const lost = await this.work.renewLease(
+        all.map((r) => r.item),
+        this.options.leaseMs,
       );
+      for (const item of lost) {
+        const running = this.running.get(`${item.tenantId}/${item.reportId}/${item.step}`);
+        running?.abort.abort(new LeaseLost(`${item.step} of ${item.reportId}`));
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'lease renewal failed');
     }
-    return item.kind === 'submit' || !item.jobId
-      ? this.submit(item, item.step)
-      : this.poll(item, item.step, item.jobId);
   }
 
-  private async submit(item: WorkItem, provider: ProviderName): Promise<void> {
-    const firstPoll = this.pollCommand(item, provider, 1, this.options.firstPollDelayMs, 'submitted');
-    if (item.jobId) return this.dispatch(item, firstPoll); // the job is recorded; only its first poll was lost
-    let jobId: string;
-    try {
-      jobId = (await this.providers.get(provider).submit({ subject: item.subject, period: item.period }))
-        .jobId;
-    } catch (error) {
-      if (error instanceof ProviderUnavailableError) {
-        await this.work.retryLater(
-          this.owner,
-          item,
-          new Date(Date.now() + this.backoff(item.retries + 1, error.retryAfterMs)),
-        );
-        return;
+  private async execute(item: WorkItem, signal: AbortSignal, deadlineReached = false): Promise<void> {
+    const report = await loadReport(this.store, item.tenantId, item.reportId);
+    const ctx = (r: Report): StepContext => ({
+      item,
+      report: r,
+      now: this.nowIso(),
+      options: this.options,
+      deadlineReached,
+    });
+    const plan = planStep(ctx(report));
+    switch (plan.do) {
+      case 'decided':
+        return this.apply(item, plan.decision);
+      case 'generate':
+        return this.generate(item, report, signal, ctx);
+      case 'submit':
+      case 'poll': {
+        let outcome: StepOutcome;
+        try {
+          outcome = await this.callProvider(item, plan, signal);
+        } catch (error) {
+          if (signal.reason instanceof DeadlineReached) {
+            // Decided again from the stream (the result may have landed meanwhile): the provider fails.
+            return this.execute(item, new AbortController().signal, true);
+          }
+          throw error;
+        }
+        return this.apply(item, decideOutcome(ctx(report), outcome));
       }
-      if (error instanceof ProviderRejectedError)
-        return this.failProvider(item, provider, 'provider_rejected', error.message);
+    }
+  }
+
+  private async callProvider(
+    item: WorkItem,
+    plan: { do: 'submit'; provider: ProviderName } | { do: 'poll'; provider: ProviderName; jobId: string },
+    signal: AbortSignal,
+  ): Promise<StepOutcome> {
+    const adapter = this.providers.get(plan.provider);
+    try {
+      if (plan.do === 'submit') {
+        const { jobId } = await adapter.submit(
+          {
+            subject: item.subject,
+            period: item.period,
+            idempotencyKey: submitIdempotencyKey(item.tenantId, item.reportId, plan.provider),
+          },
+          { signal },
+        );
+        return { type: 'submitted', jobId };
+      }
+      const status = await adapter.poll(plan.jobId, { signal });
+      if (status.status === 'processing')
+        return {
+          type: 'processing',
+          ...(status.retryAfterMs !== undefined ? { retryAfterMs: status.retryAfterMs } : {}),
+        };
+      if (status.status === 'failed')
+        return { type: 'job-failed', code: status.code, message: status.message };
+      const result = await this.storeResult(
+        item,
+        plan.provider,
+        await adapter.openResult(plan.jobId, { signal }),
+        signal,
+      );
+      return { type: 'result-stored', result };
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      if (error instanceof ProviderUnavailableError)
+        return {
+          type: 'unavailable',
+          ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+        };
+      if (error instanceof ProviderRejectedError) return { type: 'rejected', message: error.message };
       throw error;
     }
-    // One append for the job and its first poll: half the appends of a submit, and fewer conflicts with
-    // the report's other providers writing the same stream.
-    await this.dispatch(item, [
-      { type: 'RecordProviderJob', data: { reportId: item.reportId, provider, jobId, submittedAt: now() } },
-      firstPoll,
-    ]);
   }
 
-  private async poll(item: WorkItem, provider: ProviderName, jobId: string): Promise<void> {
-    const adapter = this.providers.get(provider);
-    try {
-      const status = await adapter.poll(jobId);
-      if (status.status === 'processing') {
-        return this.schedulePoll(
-          item,
-          provider,
-          item.attempt + 1,
-          this.backoff(item.attempt, status.retryAfterMs),
-          'processing',
-        );
-      }
-      if (status.status === 'failed') return this.failProvider(item, provider, status.code, status.message);
-      const result = await this.storeResult(item, provider, await adapter.openResult(jobId));
-      await this.dispatch(item, {
-        type: 'RecordProviderResult',
-        data: { reportId: item.reportId, provider, result, recordedAt: now() },
-      });
-    } catch (error) {
-      if (error instanceof ProviderUnavailableError) {
-        return this.schedulePoll(
-          item,
-          provider,
-          item.attempt + 1,
-          this.backoff(item.attempt, error.retryAfterMs),
-          'retry',
-        );
-      }
-      if (error instanceof ProviderRejectedError)
-        return this.failProvider(item, provider, 'provider_rejected', error.message);
-      throw error;
-    }
-  }
-
-  /** Claim check: the raw result goes to object storage as it arrives; the event records key, rows and hash. */
-  private async storeResult(item: WorkItem, provider: ProviderName, body: Readable) {
-    const lines = new LineCounter();
+  /**
+   * Claim check: the raw result goes to object storage as it arrives; the event records key, rows and
+   * hash. Lines are capped (MAX_RESULT_LINE_BYTES) and the stream dies with the step's signal.
+   */
+  private async storeResult(item: WorkItem, provider: ProviderName, body: Readable, signal: AbortSignal) {
+    const lines = new LineCounter(provider, MAX_RESULT_LINE_BYTES);
     // pipeline, not pipe: a provider connection cut mid-stream must fail the put (and the step), not hang it.
-    pipeline(body, lines, () => undefined);
+    pipeline(body, addAbortSignal(signal, lines), () => undefined);
+    // Each claim writes under its own key: a stale writer never replaces what another claim recorded.
     const stored = await this.storage.put(
-      `tenants/${item.tenantId}/reports/${item.reportId}/raw/${provider}.ndjson`,
+      `tenants/${item.tenantId}/reports/${item.reportId}/raw/${provider}.${item.leaseToken}.ndjson`,
       lines,
       { contentType: 'application/x-ndjson' },
     );
     return { key: stored.key, rows: lines.count, bytes: stored.bytes, sha256: stored.sha256 };
   }
 
-  private async generate(item: WorkItem): Promise<void> {
-    const report = await loadReport(this.store, item.tenantId, item.reportId);
-    if (isFinal(report.status) || report.status === 'initial') return;
-    await this.dispatch(item, {
-      type: 'StartGeneration',
-      data: { reportId: item.reportId, startedAt: now() },
-    });
+  private async generate(
+    item: WorkItem,
+    report: Report,
+    signal: AbortSignal,
+    ctx: (r: Report) => StepContext,
+  ): Promise<void> {
+    let started = report;
+    if (report.status !== 'generating') {
+      await this.fence(item);
+      started = await this.dispatch(item, [
+        { type: 'StartGeneration', data: { reportId: item.reportId, startedAt: this.nowIso() } },
+      ]);
+    }
     const key = (p: ProviderName) => {
-      const result = report.providers[p].result;
+      const result = started.providers[p].result;
       if (!result) throw new Error(`report ${item.reportId}: no stored result for ${p}`);
       return result.key;
     };
+    let outcome: StepOutcome;
     try {
       const files = await generateReportFiles({
         storage: this.storage,
         tenantId: item.tenantId,
         reportId: item.reportId,
-        subject: report.subject,
-        period: report.period,
+        // Each generation writes under its own prefix: a generation that lost its lease can never
+        // replace the files (and hashes) another one published.
+        generation: `g${item.leaseToken}`,
+        subject: started.subject,
+        period: started.period,
         inputs: {
           bankKey: key('bank-transactions'),
           creditKey: key('credit-bureau'),
           taxKey: key('tax-authority'),
         },
-        generatedAt: now(),
+        // From ReportGenerationStarted: every generation of the report writes the same summary.json.
+        generatedAt: started.generationStartedAt ?? started.updatedAt,
+        signal,
       });
-      await this.dispatch(item, {
-        type: 'CompleteReport',
-        data: { reportId: item.reportId, files, completedAt: now() },
-      });
+      outcome = { type: 'generated', files };
     } catch (error) {
-      if (item.retries + 1 < this.options.maxGenerationRetries) throw error;
-      this.logger.error({ ...context(item), err: error }, 'generation failed for good: the report fails');
-      await this.dispatch(item, {
-        type: 'FailReport',
-        data: {
-          reportId: item.reportId,
-          code: 'generation_failed',
-          message: 'The report files could not be generated',
-          failedAt: now(),
-        },
-      });
+      if (signal.aborted) throw signal.reason;
+      this.logger.warn({ ...context(item), err: error }, 'generation failed');
+      outcome = { type: 'generation-error' };
     }
+    await this.apply(item, decideOutcome(ctx(started), outcome));
   }
 
-  private schedulePoll(
-    item: WorkItem,
-    provider: ProviderName,
-    attempt: number,
-    delayMs: number,
-    reason: PollReason,
-  ) {
-    return this.dispatch(item, this.pollCommand(item, provider, attempt, delayMs, reason));
+  /** Appends the decision's commands (fenced) and moves the row (fenced by the same token). */
+  private async apply(item: WorkItem, decision: StepDecision): Promise<void> {
+    const [first, ...rest] = decision.commands;
+    if (first) {
+      await this.fence(item);
+      await this.dispatch(item, [first, ...rest]);
+    }
+    await this.work.move(item, decision.move);
   }
 
-  private pollCommand(
-    item: WorkItem,
-    provider: ProviderName,
-    attempt: number,
-    delayMs: number,
-    reason: PollReason,
-  ): SchedulePoll {
-    const at = Date.now();
-    return {
-      type: 'SchedulePoll',
-      data: {
-        reportId: item.reportId,
-        provider,
-        attempt,
-        dueAt: new Date(at + delayMs).toISOString(),
-        scheduledAt: new Date(at).toISOString(),
-        reason,
-      },
-    };
-  }
-
-  private failProvider(item: WorkItem, provider: ProviderName, code: string, message: string): Promise<void> {
-    return this.dispatch(item, {
-      type: 'RecordProviderFailure',
-      data: { reportId: item.reportId, provider, code, message, failedAt: now() },
-    });
+  private async fence(item: WorkItem): Promise<void> {
+    if (!(await this.work.holds(item))) throw new LeaseLost(`${item.step} of ${item.reportId}`);
   }
 
   /** A command on a report that is already final is dropped: the report was cancelled or finished meanwhile. */
   private async dispatch(
     item: WorkItem,
-    command: ReportCommand | readonly [ReportCommand, ...ReportCommand[]],
-  ): Promise<void> {
+    commands: readonly [ReportCommand, ...ReportCommand[]],
+  ): Promise<Report> {
     const metadata: EventMetadata = {
       tenantId: item.tenantId,
       correlationId: item.reportId,
       ...(item.traceparent ? { traceparent: item.traceparent } : {}),
     };
     try {
-      await this.commands.execute(new DecideReport(command, metadata));
+      return (await this.commands.execute(new DecideReport(commands, metadata))).state;
     } catch (error) {
-      if (error instanceof DomainError && error.code === 'report_final') return;
+      if (error instanceof DomainError && error.code === 'report_final')
+        return loadReport(this.store, item.tenantId, item.reportId);
       throw error;
     }
   }
-
-  private backoff(attempt: number, retryAfterMs?: number): number {
-    return backoffDelay(this.options, attempt, retryAfterMs);
-  }
 }
-
-const now = (): string => new Date().toISOString();
 
 /** What every log line of a step carries (never the subject's tax id). */
 const context = (item: WorkItem) => ({ tenantId: item.tenantId, reportId: item.reportId, step: item.step });
 
-/** Counts NDJSON lines as they stream past (a final line without newline counts too). */
+/**
+ * Counts NDJSON lines as they stream past (a final line without newline counts too) and refuses a line
+ * longer than `maxLine` bytes: the provider answered nonsense (permanent), not a larger result.
+ */
 class LineCounter extends Transform {
   count = 0;
   private lastByte = 10;
+  private lineBytes = 0;
+
+  constructor(
+    private readonly provider: ProviderName,
+    private readonly maxLine: number,
+  ) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.count++;
+    let from = 0;
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
+      this.count++;
+      if (this.lineBytes + (i - from) > this.maxLine) return callback(this.tooLong());
+      this.lineBytes = 0;
+      from = i + 1;
+    }
+    this.lineBytes += chunk.length - from;
+    if (this.lineBytes > this.maxLine) return callback(this.tooLong());
     if (chunk.length > 0) this.lastByte = chunk[chunk.length - 1]!;
     callback(null, chunk);
   }
@@ -346,5 +405,14 @@ class LineCounter extends Transform {
   override _flush(callback: TransformCallback): void {
     if (this.lastByte !== 10) this.count++;
     callback();
+  }
+
+  private tooLong(): ProviderRejectedError {
+    return new ProviderRejectedError(
+      this.provider,
+      200,
+      'INVALID_RESPONSE',
+      `${this.provider}: a result line is longer than ${this.maxLine} bytes`,
+    );
   }
 }

@@ -15,9 +15,9 @@ export const scheduledWorkChanges = (
   const tenantId = metadata.tenantId;
   switch (event.type) {
     case 'ReportRequested': {
-      const { reportId, subject, period, requestedAt } = event.data;
-      const dueAt = new Date(requestedAt);
-      const deadlineAt = new Date(dueAt.getTime() + providerDeadlineMs);
+      // Due now and a deadline from now, on the database's clock (one clock): requestedAt comes from the
+      // clock of whichever instance took the request.
+      const { reportId, subject, period } = event.data;
       return PROVIDER_NAMES.map((provider) => ({
         op: 'upsert',
         item: {
@@ -26,10 +26,8 @@ export const scheduledWorkChanges = (
           step: provider,
           kind: 'submit',
           attempt: 0,
-          retries: 0,
           jobId: null,
-          dueAt,
-          deadlineAt,
+          deadlineInMs: providerDeadlineMs,
           subject,
           period,
           ...(metadata.traceparent ? { traceparent: metadata.traceparent } : {}),
@@ -57,7 +55,6 @@ export const scheduledWorkChanges = (
           op: 'generate-when-providers-done',
           tenantId,
           reportId: event.data.reportId,
-          dueAt: new Date(event.data.recordedAt),
         },
       ];
     case 'ProviderFailed':

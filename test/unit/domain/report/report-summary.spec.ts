@@ -1,9 +1,12 @@
 import type { Transaction } from '../../../../src/domain/report/provider-data.js';
 import {
   addTransaction,
+  checkTransaction,
   emptySummary,
   finishSummary,
   monthsOf,
+  rejectTransaction,
+  toCents,
 } from '../../../../src/domain/report/report-summary.js';
 
 const tx = (date: string, amount: number, category = 'groceries', currency = 'EUR'): Transaction => ({
@@ -119,4 +122,64 @@ describe('report summary', () => {
       '2024-01',
       '2024-02',
     ]));
+});
+
+describe('provider rows are not trusted', () => {
+  const period = { from: '2024-01-01', to: '2024-03-31' };
+  const row = (over: Record<string, unknown>) => ({
+    id: 'x',
+    date: '2024-02-01',
+    amount: 1,
+    currency: 'EUR',
+    ...over,
+  });
+
+  it('rounds half away from zero both ways on the decimal text, to integer cents', () => {
+    expect(toCents(0.125)).toBe(13);
+    expect(toCents(-0.125)).toBe(-13);
+    expect(toCents(1.005)).toBe(101);
+    expect(toCents(-1.005)).toBe(-101);
+    expect(toCents(0.124)).toBe(12);
+    expect(toCents(-0.005)).toBe(-1);
+    expect(toCents(0.0000001)).toBe(0);
+    expect(toCents(-0)).toBe(0);
+    expect(toCents(123456789012.34)).toBe(12345678901234);
+  });
+
+  it('refuses amounts that are not sane numbers', () => {
+    for (const amount of [1e21, -1e21, 1e13, Number.NaN, Infinity]) expect(toCents(amount)).toBeUndefined();
+  });
+
+  it('accepts a row inside the period with a sane amount and an ISO 4217 currency', () => {
+    expect(checkTransaction(row({}), period)).toEqual({ cents: 100 });
+    expect(checkTransaction(row({ date: '2024-01-01' }), period)).toEqual({ cents: 100 });
+    expect(checkTransaction(row({ date: '2024-03-31', currency: 'JPY' }), period)).toEqual({ cents: 100 });
+  });
+
+  it.each([
+    [{ date: '2023-12-31' }, 'outside_period'],
+    [{ date: '2024-04-01' }, 'outside_period'],
+    [{ date: '2024-02-30' }, 'invalid_date'],
+    [{ date: '2024-02-01T10:00:00Z' }, 'invalid_date'],
+    [{ date: 20240201 }, 'invalid_date'],
+    [{ amount: '1' }, 'invalid_amount'],
+    [{ amount: 1e21 }, 'invalid_amount'],
+    [{ currency: 'eur' }, 'invalid_currency'],
+    [{ currency: 'XYZ' }, 'invalid_currency'],
+    [{ currency: undefined }, 'invalid_currency'],
+    [{ id: '' }, 'invalid_row'],
+  ])('rejects %j as %s', (over, reason) => {
+    expect(checkTransaction(row(over), period)).toEqual({ rejected: reason });
+  });
+
+  it('counts rejected rows by reason in the summary', () => {
+    const acc = emptySummary();
+    rejectTransaction(acc, 'outside_period');
+    rejectTransaction(acc, 'outside_period');
+    rejectTransaction(acc, 'invalid_currency');
+    expect(finishSummary(acc, context).rejected).toEqual({
+      count: 3,
+      byReason: { invalid_currency: 1, outside_period: 2 },
+    });
+  });
 });

@@ -298,3 +298,39 @@ describe('subject prefixes', () => {
       expect((await fetch(`${sim.url}/credit-bureau/jobs/${steady}`)).status).toBe(200);
   });
 });
+
+describe('Idempotency-Key on submit', () => {
+  const submitWithKey = (
+    provider: ProviderName,
+    taxId: string,
+    key: string,
+    body: unknown = { subject: { taxId }, period },
+  ) =>
+    fetch(`${sim.url}/${provider}/jobs`, {
+      method: 'POST',
+      headers: { 'idempotency-key': key },
+      body: JSON.stringify(body),
+    });
+
+  it('answers the same job for the same key and creates no second one; without a key every submit is a job', async () => {
+    const first = (await (await submitWithKey('credit-bureau', 'IDEM-1', 'k-1')).json()) as { jobId: string };
+    await sleep(5);
+    const again = await submitWithKey('credit-bureau', 'IDEM-1', 'k-1');
+    expect(again.status).toBe(202);
+    expect(((await again.json()) as { jobId: string }).jobId).toBe(first.jobId);
+    expect(sim.jobsCreated('credit-bureau', 'IDEM-1')).toBe(1);
+    // A key is per provider; no key means a new job each time.
+    await submitWithKey('tax-authority', 'IDEM-1', 'k-1');
+    expect(sim.jobsCreated('tax-authority', 'IDEM-1')).toBe(1);
+    await jobIdOf('credit-bureau', 'IDEM-1');
+    expect(sim.jobsCreated('credit-bureau', 'IDEM-1')).toBe(2);
+  });
+
+  it('refuses a key reused with another body (422), and a malformed key (400)', async () => {
+    await submitWithKey('bank-transactions', 'IDEM-2', 'k-2');
+    const other = await submitWithKey('bank-transactions', 'IDEM-3', 'k-2');
+    expect(other.status).toBe(422);
+    expect(sim.jobsCreated('bank-transactions', 'IDEM-3')).toBe(0);
+    expect((await submitWithKey('bank-transactions', 'IDEM-4', 'x'.repeat(300))).status).toBe(400);
+  });
+});

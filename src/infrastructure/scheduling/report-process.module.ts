@@ -1,0 +1,32 @@
+import { Module } from '@nestjs/common';
+import { SCHEDULED_WORK } from '../../application/ports/scheduled-work.port.js';
+import { PROCESS_OPTIONS } from '../../application/report/process/process-options.js';
+import { ReportWorker } from '../../application/report/process/report-worker.js';
+import { ScheduledWorkSubscriber } from '../../application/report/process/scheduled-work.subscriber.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { CONTROL_DATABASE, type ControlDatabase } from '../tenancy/control-database.js';
+import { PostgresScheduledWork } from './postgres-scheduled-work.js';
+
+/**
+ * The report process manager on its own: the scheduled-work table and its projection, and the leased
+ * worker. It needs the event store, object storage, the provider registry and the command bus (with the
+ * DecideReport handler) from the application; it serves no HTTP.
+ */
+@Module({
+  providers: [
+    {
+      provide: SCHEDULED_WORK,
+      inject: [CONTROL_DATABASE],
+      useFactory: async (control: ControlDatabase) => {
+        const work = new PostgresScheduledWork(control.pool);
+        await work.migrate();
+        return work;
+      },
+    },
+    { provide: PROCESS_OPTIONS, inject: [APP_CONFIG], useFactory: (config: AppConfig) => config.process },
+    ReportWorker,
+    ScheduledWorkSubscriber,
+  ],
+  exports: [ReportWorker],
+})
+export class ReportProcessModule {}
