@@ -113,4 +113,37 @@ describe('OpenAPI document (e2e)', () => {
         expect({ where, schemes: schemesOf(op) }).toEqual({ where, schemes: expected });
       }
   });
+
+  it('finds the drift it is there to find (the checker every e2e response goes through)', async () => {
+    const contract = await t.contract();
+    const json = 'application/json; charset=utf-8';
+    const ok = { status: 200, contentType: json, text: '{}' };
+    // A field of the wrong shape, and one missing.
+    const drift = contract.check('GET', '/v1/providers', {
+      ...ok,
+      body: { data: [{ name: 'nope', version: '1' }] },
+    });
+    expect(drift).toHaveLength(2);
+    expect(drift).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('/data/0/name'),
+        expect.stringContaining("'description'"),
+      ]),
+    );
+    // The file route answers 302, never 200.
+    expect(contract.check('GET', '/v1/reports/r1/files/a.csv', { ...ok, body: {} })).toEqual([
+      expect.stringContaining('status not documented'),
+    ]);
+    // An error that is not problem+json, on a route and off one.
+    const plain = { status: 404, contentType: 'text/html', text: 'Not Found', body: undefined };
+    expect(contract.check('GET', '/v1/reports/r1', plain)).toHaveLength(1);
+    expect(contract.check('GET', '/no/such/route', plain)).toHaveLength(1);
+    // A status nobody documented on a path nobody documented.
+    expect(contract.check('GET', '/no/such/route', { ...ok, body: {} })).toEqual([
+      expect.stringContaining('no such operation'),
+    ]);
+    // And what conforms, does.
+    const providers = await t.request('GET', '/v1/providers', { token: 'not-a-token' });
+    expect(providers.status).toBe(401);
+  });
 });

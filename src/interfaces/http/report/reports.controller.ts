@@ -222,6 +222,7 @@ export class ReportsController {
     'Server-sent events: `progress` (data: the report), then one of `ready`, `failed`, `cancelled`',
     'text/event-stream',
   )
+  @ApiBareResponse(204, 'The client already has the final revision (Last-Event-ID): EventSource stops')
   async stream(
     @CurrentUser() caller: AuthUser,
     @Param('id') id: string,
