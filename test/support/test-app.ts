@@ -108,7 +108,8 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
     let payload: string | undefined = options.rawBody;
     if (payload === undefined && options.body !== undefined) payload = JSON.stringify(options.body);
     if (payload !== undefined) headers['content-type'] ??= 'application/json';
-    const response = await fetch(`${baseUrl}${path}`, { method, headers, body: payload });
+    // Redirects are answers to check (the file route's 302), not something to follow silently.
+    const response = await fetch(`${baseUrl}${path}`, { method, headers, body: payload, redirect: 'manual' });
     const text = await response.text();
     responses.push(text);
     let body: unknown;

@@ -33,7 +33,7 @@ describe('OpenAPI document (e2e)', () => {
     (op.parameters ?? []).filter((p) => p.in === where).map((p) => p.name);
 
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ SIM_TRANSACTIONS: '20', SIM_LATENCY_MS: '200', POLL_BACKOFF_BASE_MS: '50' });
     const response = await fetch(`${t.baseUrl}/docs/openapi.json`);
     doc = (await response.json()) as Document;
   });
@@ -145,5 +145,59 @@ describe('OpenAPI document (e2e)', () => {
     // And what conforms, does.
     const providers = await t.request('GET', '/v1/providers', { token: 'not-a-token' });
     expect(providers.status).toBe(401);
+  });
+
+  it('holds for the routes that answer other than JSON: 302, the download, SSE and its 204', async () => {
+    const tenantId = `o${Date.now().toString(36)}`;
+    const admin = { username: 'ada', password: 'ada-password-1', taxId: 'OA-1' };
+    expect(
+      (
+        await t.request('POST', '/v1/tenants', {
+          token: t.operatorToken,
+          body: { id: tenantId, name: 'OA', admin },
+        })
+      ).status,
+    ).toBe(201);
+    const login = await t.request('POST', '/v1/auth/login', {
+      body: { tenantId, ...admin, taxId: undefined },
+    });
+    const token = login.body.accessToken as string;
+    const created = await t.request('POST', '/v1/reports', {
+      token,
+      body: { subject: { taxId: 'OA-1' } },
+      headers: { 'idempotency-key': 'openapi-1' },
+    });
+    expect(created.status).toBe(202);
+    const path = `/v1/reports/${created.body.id}`;
+    const deadline = Date.now() + 60_000;
+    let report = created;
+    while (report.body.status !== 'ready') {
+      if (Date.now() > deadline) throw new Error(`report still ${report.body.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+      report = await t.request('GET', path, { token });
+    }
+    // request() checks each answer against the document; the statuses say the right route answered.
+    const redirect = await t.request('GET', `${path}/files/transactions.csv`, { token });
+    expect(redirect.status).toBe(302);
+    const location = new URL(redirect.headers.get('location')!);
+    const download = await t.request('GET', `${location.pathname}${location.search}`);
+    expect(download.status).toBe(200);
+    expect(download.contentType).toMatch(/^text\/csv/);
+    location.searchParams.set('sig', 'x');
+    expect((await t.request('GET', `${location.pathname}${location.search}`)).status).toBe(403);
+    const events = await t.request('GET', `${path}/events?access_token=${token}`);
+    expect(events.status).toBe(200);
+    const lastId = [...events.text.matchAll(/^id: (\d+)$/gm)].at(-1)?.[1];
+    expect(lastId).toBeDefined();
+    const caughtUp = await t.request('GET', `${path}/events`, {
+      token,
+      headers: { 'last-event-id': lastId! },
+    });
+    expect(caughtUp.status).toBe(204);
+    expect((await t.request('POST', `${path}/cancel`, { token })).status).toBe(409);
+    expect((await t.request('GET', '/v1/reports?limit=1', { token })).status).toBe(200);
+    expect((await t.request('GET', '/v1/users', { token })).status).toBe(200);
+    expect((await t.request('GET', `/v1/tenants/${tenantId}`, { token: t.operatorToken })).status).toBe(200);
+    expect((await t.request('HEAD', '/health/live')).status).toBe(200);
   });
 });
