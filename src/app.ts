@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import type { Application } from 'express';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
@@ -12,6 +12,7 @@ import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logg
 import { securityHeaders } from './interfaces/http/auth/security-headers.js';
 import { requestLogger } from './infrastructure/logging/request-logger.js';
 import { DrainingState } from './interfaces/http/health/draining-state.js';
+import { buildOpenApiDocument } from './interfaces/http/openapi/openapi.js';
 import {
   JSON_MEDIA_TYPES,
   TextInputPipe,
@@ -61,6 +62,9 @@ const CLOSE_IDLE_EVERY_MS = 100;
  * Builds the initialised application (not yet listening): `await app.listen(port)` next.
  * `config.databaseUrl` must be set — `main` starts an embedded PostgreSQL when the environment has none.
  */
+/** The version of the API the OpenAPI document describes (package.json `version`). */
+const API_VERSION = '0.1.0';
+
 export const createApp = async (config: AppConfig, options: CreateAppOptions = {}): Promise<ConfluxApp> => {
   if (!config.databaseUrl)
     throw new ConfigError([
@@ -93,14 +97,8 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
   app.useGlobalPipes(new TextInputPipe());
   answerClientErrors(app.getHttpServer());
 
-  const openApi = new DocumentBuilder()
-    .setTitle('Conflux')
-    .setDescription('Consolidated financial reports from slow external providers, per tenant.')
-    .setVersion('0.1.0')
-    .addBearerAuth()
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'OPERATOR_TOKEN' }, 'operator')
-    .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi), {
+  // Built from the routes' zod schemas (ADR 0015); the version is the API's, kept with package.json's.
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app, API_VERSION), {
     jsonDocumentUrl: 'docs/openapi.json',
     yamlDocumentUrl: 'docs/openapi.yaml',
   });

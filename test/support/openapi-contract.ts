@@ -64,33 +64,87 @@ export class OpenApiContract {
     return route && operation ? { template: route.template, operation } : undefined;
   }
 
+  /**
+   * Rules beyond the document's operations, each from HTTP itself rather than from this API:
+   * - a request no operation serves is conforming when it is answered 404 (no such path) or 405 (no such
+   *   method) as problem+json — the body still has to be a problem;
+   * - OPTIONS on any path is answered by the server (204 with `Allow`, RFC 9110 §9.3.7), not an operation;
+   * - HEAD is GET without a body (RFC 9110 §9.3.2): checked against the GET operation's statuses.
+   */
   check(
     method: string,
     path: string,
     response: Readonly<{ status: number; contentType: string | null; body: unknown; text: string }>,
   ): string[] {
-    const where = `${method.toUpperCase()} ${path.split('?')[0]} → ${response.status}`;
-    const found = this.operationOf(method, path);
-    if (!found) return [`${where}: no such operation in the OpenAPI document`];
+    const verb = method.toUpperCase();
+    const where = `${verb} ${path.split('?')[0]} → ${response.status}`;
+    if (verb === 'OPTIONS' && response.status === 204)
+      return response.text.length === 0 ? [] : [`${where}: OPTIONS answered with a body`];
+    const found = this.operationOf(verb === 'HEAD' ? 'GET' : verb, path);
+    if (!found) {
+      if (response.status === 404 || response.status === 405 || response.status >= 500)
+        return this.checkAgainst(where, this.problemResponse(), response, verb);
+      return [`${where}: no such operation in the OpenAPI document`];
+    }
     const responses = found.operation.responses ?? {};
     const documented =
       responses[String(response.status)] ?? responses[`${String(response.status)[0]}XX`] ?? responses.default;
     if (!documented) return [`${where}: status not documented for ${found.template}`];
+    return this.checkAgainst(where, documented, response, verb);
+  }
+
+  /** The problem+json answer every operation documents for 4XX (the same for paths no operation serves). */
+  private problemResponse(): { content?: Record<string, { schema?: unknown }> } {
+    return { content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+  }
+
+  private checkAgainst(
+    where: string,
+    documented: { content?: Record<string, { schema?: unknown }> },
+    response: Readonly<{ status: number; contentType: string | null; body: unknown; text: string }>,
+    verb: string,
+  ): string[] {
     const content = documented.content;
     const mediaType = mediaTypeOf(response.contentType);
     if (!content || Object.keys(content).length === 0)
       return response.text.length === 0 || response.status === 302
         ? []
         : [`${where}: documented without a body, but one was sent (${mediaType})`];
-    if (!mediaType || !content[mediaType])
+    // HEAD has no body; its Content-Type is GET's.
+    if (verb === 'HEAD' && response.text.length === 0 && !mediaType) return [];
+    // Exact media type first, then a documented range (`text/*`, `*/*`), as content negotiation does.
+    const key =
+      mediaType === undefined
+        ? undefined
+        : [mediaType, `${mediaType.split('/')[0]}/*`, '*/*'].find((k) => content[k] !== undefined);
+    if (!mediaType || !key)
       return [`${where}: media type ${mediaType} not among ${Object.keys(content).join(', ')}`];
-    const schema = content[mediaType]?.schema;
-    if (!schema || !mediaType.endsWith('json')) return [];
+    const schema = content[key]?.schema;
+    if (!schema || !key.endsWith('json') || verb === 'HEAD') return [];
+    if (response.body === undefined) return [`${where}: ${key} documented, but the body is not JSON`];
     const validate = this.validatorOf(schema);
     if (validate(response.body)) return [];
     return (validate.errors ?? []).map(
       (e) => `${where}: body${e.instancePath} ${e.message ?? 'is invalid'} (${JSON.stringify(e.params)})`,
     );
+  }
+
+  /** Every operation's JSON schemas compiled once: a schema ajv rejects is a broken document. */
+  compileAll(): string[] {
+    const failures: string[] = [];
+    for (const [template, methods] of Object.entries(this.document.paths))
+      for (const [method, operation] of Object.entries(methods)) {
+        if (!METHODS.has(method) || !operation) continue;
+        for (const [status, response] of Object.entries(operation.responses ?? {}))
+          for (const [mediaType, { schema }] of Object.entries(response?.content ?? {}))
+            if (schema && mediaType.endsWith('json'))
+              try {
+                this.validatorOf(schema);
+              } catch (error) {
+                failures.push(`${method.toUpperCase()} ${template} ${status} ${mediaType}: ${String(error)}`);
+              }
+      }
+    return failures;
   }
 
   private validatorOf(schema: object): ValidateFunction {

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { type ConfluxApp, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/infrastructure/config/app-config.js';
 import { clusterUrl, createTestDatabase } from './database.js';
+import { OpenApiContract } from './openapi-contract.js';
 
 export type TestResponse = Readonly<{
   status: number;
@@ -33,11 +34,20 @@ export type TestApp = Readonly<{
   logs: string[];
   /** Every response body this app sent through `request`. */
   responses: string[];
+  /**
+   * Sends a request and checks the response against the OpenAPI document this app serves: a response the
+   * document does not promise fails the test (the error names every violation).
+   */
   request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
+  /** The document this app serves at /docs/openapi.json, as a checker. */
+  contract(): Promise<OpenApiContract>;
   query<T extends pg.QueryResultRow>(url: string, sql: string, params?: unknown[]): Promise<T[]>;
   /** Closes the app, drops the tenant databases it created, its control database and DATA_DIR. */
   close(): Promise<void>;
 }>;
+
+/** `/docs`, `/docs/openapi.json`, `/docs/openapi.yaml` and the UI's assets. */
+const DOCUMENT_PATHS = /^\/docs(\/|\?|-json|-yaml|$)/;
 
 export const query = async <T extends pg.QueryResultRow>(
   url: string,
@@ -85,6 +95,9 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
   await conflux.app.listen(0, '127.0.0.1');
   const baseUrl = (await conflux.app.getUrl()).replace('[::1]', '127.0.0.1');
 
+  let contract: Promise<OpenApiContract> | undefined;
+  const loadContract = (): Promise<OpenApiContract> => (contract ??= OpenApiContract.load(baseUrl));
+
   const request = async (
     method: string,
     path: string,
@@ -95,7 +108,8 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
     let payload: string | undefined = options.rawBody;
     if (payload === undefined && options.body !== undefined) payload = JSON.stringify(options.body);
     if (payload !== undefined) headers['content-type'] ??= 'application/json';
-    const response = await fetch(`${baseUrl}${path}`, { method, headers, body: payload });
+    // Redirects are answers to check (the file route's 302), not something to follow silently.
+    const response = await fetch(`${baseUrl}${path}`, { method, headers, body: payload, redirect: 'manual' });
     const text = await response.text();
     responses.push(text);
     let body: unknown;
@@ -104,13 +118,21 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
     } catch {
       body = undefined;
     }
-    return {
+    const answer = {
       status: response.status,
       contentType: response.headers.get('content-type'),
       headers: response.headers,
       text,
       body,
     };
+    // The UI and the document itself are not operations of the API they describe.
+    if (!DOCUMENT_PATHS.test(path)) {
+      const checker = await loadContract();
+      const violations = checker.check(method, path, answer);
+      if (violations.length > 0)
+        throw new Error(`Response breaks the OpenAPI document:\n  ${violations.join('\n  ')}`);
+    }
+    return answer;
   };
 
   return {
@@ -121,6 +143,7 @@ export const startTestApp = async (env: Record<string, string> = {}): Promise<Te
     logs,
     responses,
     request,
+    contract: loadContract,
     query,
     close: async () => {
       await conflux.close();

@@ -1,32 +1,54 @@
-import { PROVIDER_NAMES } from '../../domain/report/provider-data.js';
+import { z } from 'zod';
+import { PROVIDER_NAMES, type ProviderName } from '../../domain/report/provider-data.js';
 import type { Report } from '../../domain/report/report.decider.js';
 import type { ObjectStorage } from '../ports/object-storage.port.js';
 
-/** A report as the API shows it (api.md "Report"). Files carry links minted afresh on every read. */
-export type ReportResource = Readonly<{
-  id: string;
-  tenantId: string;
-  status: Exclude<Report['status'], 'initial'>;
-  subject: { taxId: string };
-  period: { from: string; to: string };
-  progress: {
-    percent: number;
-    providers: Record<string, { status: string; attempts: number }>;
-  };
-  files: Array<{
-    name: string;
-    contentType: string;
-    rows?: number;
-    bytes: number;
-    sha256: string;
-    url: string;
-    expiresAt: string;
-  }>;
-  error: { code: string; message: string; provider: string | null } | null;
-  createdAt: string;
-  updatedAt: string;
-  completedAt: string | null;
-}>;
+const isoDateTime = z.iso.datetime({ offset: true });
+const isoDate = z.iso.date();
+const providerProgress = z.object({
+  status: z.enum(['pending', 'processing', 'done', 'failed']),
+  attempts: z.number().int().min(0),
+});
+
+/**
+ * A report as the API shows it (api.md "Report"): the one source of the TypeScript type and of the
+ * OpenAPI response schema. Files carry links minted afresh on every read.
+ */
+export const reportResourceSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  status: z.enum(['pending', 'running', 'generating', 'ready', 'failed', 'cancelled']),
+  subject: z.object({ taxId: z.string() }),
+  period: z.object({ from: isoDate, to: isoDate }),
+  progress: z.object({
+    percent: z.number().int().min(0).max(100),
+    providers: z.object(
+      Object.fromEntries(PROVIDER_NAMES.map((p) => [p, providerProgress])) as Record<
+        ProviderName,
+        typeof providerProgress
+      >,
+    ),
+  }),
+  files: z.array(
+    z.object({
+      name: z.string(),
+      contentType: z.string(),
+      rows: z.number().int().min(0).optional(),
+      bytes: z.number().int().min(0),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      url: z.string().min(1).describe('Signed download link, valid without credentials until expiresAt'),
+      expiresAt: isoDateTime,
+    }),
+  ),
+  error: z
+    .object({ code: z.string(), message: z.string(), provider: z.enum(PROVIDER_NAMES).nullable() })
+    .nullable(),
+  createdAt: isoDateTime,
+  updatedAt: isoDateTime,
+  completedAt: isoDateTime.nullable(),
+});
+
+export type ReportResource = Readonly<z.infer<typeof reportResourceSchema>>;
 
 /** Each provider done is 30 %, generation the last 10 %: progress moves only forwards. */
 const percentOf = (report: Report): number => {
@@ -52,7 +74,7 @@ export const toReportResource = async (
         p,
         { status: report.providers[p].status, attempts: report.providers[p].attempts },
       ]),
-    ),
+    ) as ReportResource['progress']['providers'],
   },
   files:
     report.status !== 'ready'

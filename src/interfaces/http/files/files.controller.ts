@@ -1,10 +1,12 @@
 import { Controller, Get, Inject, Query, Res } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { z } from 'zod';
 import { pipeline } from 'node:stream/promises';
 import { ObjectNotFoundError } from '../../../application/ports/object-storage.port.js';
 import { LocalObjectStorage } from '../../../infrastructure/storage/local-object-storage.js';
 import { Public } from '../auth/public.decorator.js';
+import { ApiQueryFrom } from '../openapi/openapi.js';
 import { ProblemException, problemType } from '../problem/problem-details.js';
 
 /** `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266, RFC 8187). */
@@ -16,6 +18,21 @@ export const contentDisposition = (fileName: string): string => {
   );
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 };
+
+/**
+ * The signed query of a download URL, for the document only: `verify` checks it (and answers 403 to
+ * anything else), the URL is minted by `signedDownloadUrl` and clients follow it as is.
+ */
+const downloadQuery = z.object({
+  key: z.string().describe('Object key'),
+  expires: z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .describe('Expiry, Unix seconds'),
+  name: z.string().describe('File name for Content-Disposition'),
+  type: z.string().describe('Content type of the file'),
+  sig: z.string().describe('Signature over key, expires, name and type'),
+});
 
 const REJECTIONS = {
   expired: { code: 'download_link_expired', detail: 'This download link has expired; request a new one.' },
@@ -34,6 +51,15 @@ export class FilesController {
   constructor(@Inject(LocalObjectStorage) private readonly storage: LocalObjectStorage) {}
 
   @Get('download')
+  @ApiQueryFrom(downloadQuery)
+  @ApiResponse({
+    status: 200,
+    description: 'The file, as an attachment (403 once expired or if tampered with, 404 if deleted)',
+    content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+    headers: {
+      'Content-Disposition': { description: 'attachment; filename=…', schema: { type: 'string' } },
+    },
+  })
   async download(@Query() query: Record<string, unknown>, @Res() res: Response): Promise<void> {
     const grant = this.storage.verify(query);
     if (!grant.ok) {

@@ -1,6 +1,7 @@
 import { setTimeout } from 'node:timers/promises';
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
 import { LOGGER, type Logger } from '../../../application/ports/logger.port.js';
@@ -11,12 +12,23 @@ import { redactSecrets } from '../../../infrastructure/logging/pino-logger.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../../../infrastructure/tenancy/control-database.js';
 import { MikroOrmTenantDatabases } from '../../../infrastructure/tenancy/tenant-databases.js';
 import { Public } from '../auth/public.decorator.js';
+import { ApiJsonResponse } from '../openapi/openapi.js';
 import { ProblemException } from '../problem/problem-details.js';
 import { DrainingState } from './draining-state.js';
 
 const CHECK_TIMEOUT_MS = 3000;
 /** A key that never exists: a HEAD of it is a cheap round trip to the storage. */
 const READINESS_PROBE_KEY = 'health/readiness-probe';
+
+const checkResults = z.record(z.string(), z.looseObject({ status: z.string() }));
+
+/** Terminus' result: every check `up`, named under `info` and `details` (503 problem+json otherwise). */
+const readySchema = z.object({
+  status: z.literal('ok'),
+  info: checkResults.optional(),
+  error: checkResults.optional(),
+  details: checkResults,
+});
 
 type CheckDetails = Record<string, { status: string; message?: unknown; unreachable?: unknown }>;
 
@@ -58,12 +70,14 @@ export class HealthController {
 
   @Get('live')
   @HealthCheck({ swaggerDocumentation: false })
+  @ApiJsonResponse(200, z.object({ status: z.literal('ok') }), 'The process is alive')
   live() {
     return { status: 'ok' };
   }
 
   @Get('ready')
   @HealthCheck({ swaggerDocumentation: false })
+  @ApiJsonResponse(200, readySchema, 'Ready (503 problem+json naming the failing checks otherwise)')
   async ready() {
     try {
       return await this.health.check([

@@ -29,16 +29,47 @@ export const openApiSchema = (
 export const ApiJsonBody = (schema: z.ZodType, required = true) =>
   ApiBody({ required, schema: openApiSchema(schema, 'input') });
 
+/** Response headers worth a client's attention (`Location`, `Retry-After`), by name → description. */
+export type ResponseHeaders = Readonly<Record<string, string>>;
+
+const headersOf = (headers?: ResponseHeaders) =>
+  headers
+    ? {
+        headers: Object.fromEntries(
+          Object.entries(headers).map(([name, description]) => [
+            name,
+            { description, schema: { type: 'string' } },
+          ]),
+        ),
+      }
+    : {};
+
 /** A JSON response of `status` shaped by `schema`. */
-export const ApiJsonResponse = (status: number, schema: z.ZodType, description: string) =>
-  ApiResponse({ status, description, content: { 'application/json': { schema: openApiSchema(schema) } } });
+export const ApiJsonResponse = (
+  status: number,
+  schema: z.ZodType,
+  description: string,
+  headers?: ResponseHeaders,
+) =>
+  ApiResponse({
+    status,
+    description,
+    content: { 'application/json': { schema: openApiSchema(schema) } },
+    ...headersOf(headers),
+  });
 
 /** A response of `status` without a body (204, 302) or with a non-JSON one (`contentType`). */
-export const ApiBareResponse = (status: number, description: string, contentType?: string) =>
+export const ApiBareResponse = (
+  status: number,
+  description: string,
+  contentType?: string,
+  headers?: ResponseHeaders,
+) =>
   ApiResponse({
     status,
     description,
     ...(contentType ? { content: { [contentType]: { schema: { type: 'string' } } } } : {}),
+    ...headersOf(headers),
   });
 
 /** Every key of a zod object schema of query parameters, as OpenAPI query parameters. */
@@ -97,6 +128,9 @@ export const buildOpenApiDocument = (app: INestApplication, version: string): Op
     })
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'OPERATOR_TOKEN (opaque)' }, 'operator')
     .build();
+  // addBearerAuth fills in `bearerFormat: 'JWT'`; the operator token is an opaque string, not a JWT.
+  const operator = config.components?.securitySchemes?.operator;
+  if (operator && 'bearerFormat' in operator) delete operator.bearerFormat;
   const document = SwaggerModule.createDocument(app, config);
   document.components ??= {};
   document.components.schemas = { ...document.components.schemas, Problem: openApiSchema(problemSchema) };

@@ -1,18 +1,15 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { PROVIDER_NAMES, type ProviderName } from '../../../domain/report/provider-data.js';
+import { z } from 'zod';
+import { PROVIDER_NAMES } from '../../../domain/report/provider-data.js';
 
-export class ProviderInfoResponse {
-  @ApiProperty({ enum: PROVIDER_NAMES, example: 'bank-transactions' })
-  name!: ProviderName;
+/** GET /v1/providers (api.md): `{ data: [{ name, description, version }] }`. */
+export const providerListSchema = z.object({
+  data: z.array(
+    z.object({
+      name: z.enum(PROVIDER_NAMES),
+      description: z.string(),
+      version: z.string(),
+    }),
+  ),
+});
 
-  @ApiProperty({ example: "Every transaction of the subject's bank accounts in the period" })
-  description!: string;
-
-  @ApiProperty({ example: '1.0.0' })
-  version!: string;
-}
-
-export class ProviderListResponse {
-  @ApiProperty({ type: [ProviderInfoResponse] })
-  data!: ProviderInfoResponse[];
-}
+export type ProviderListResponse = z.infer<typeof providerListSchema>;

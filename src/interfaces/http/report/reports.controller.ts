@@ -14,7 +14,7 @@ import {
 } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import type { Request, Response } from 'express';
-import { ApiBearerAuth, ApiBody, ApiHeader, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CLOCK, type Clock } from '../../../application/ports/clock.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
@@ -22,12 +22,24 @@ import { CancelReportRequest } from '../../../application/report/commands/cancel
 import { RequestNewReport } from '../../../application/report/commands/request-report.handler.js';
 import { ReportQueries } from '../../../application/report/queries/report.queries.js';
 import { FileNotFound } from '../../../application/report/report-access.js';
-import { toReportResource, type ReportResource } from '../../../application/report/report-resource.js';
+import {
+  reportResourceSchema,
+  toReportResource,
+  type ReportResource,
+} from '../../../application/report/report-resource.js';
 import { periodViolations, utcDate } from '../../../domain/report/period.js';
 import type { Report } from '../../../domain/report/report.decider.js';
 import { isFinal } from '../../../domain/report/report.decider.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import { AllowQueryToken } from '../auth/query-token.decorator.js';
+import {
+  ApiBareResponse,
+  ApiJsonBody,
+  ApiJsonResponse,
+  ApiPathParams,
+  ApiQueryFrom,
+  openApiSchema,
+} from '../openapi/openapi.js';
 import { text } from '../problem/text-input.js';
 import { ValidationFailed, ZodValidationPipe, parse } from '../problem/validation.js';
 import { REPORT_HTTP_OPTIONS, type ReportHttpOptions } from './report-http.options.js';
@@ -64,11 +76,9 @@ const idempotencyKey = z
 /** W3C Trace Context: a malformed `traceparent` is ignored (never stored), as the recommendation says. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
-/** Request bodies as OpenAPI schemas, from the same zod schemas that validate them. */
-const openApiSchema = (schema: z.ZodType): Record<string, unknown> => {
-  const { $schema: _dialect, ...openApi } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
-  return openApi;
-};
+const reportId = { id: z.string() };
+const reportPage = z.object({ data: z.array(reportResourceSchema), hasMore: z.boolean() });
+const RETRY_AFTER_DOC = 'Seconds until the report is worth reading again; sent while it is not final';
 
 /** While a report is not final, clients are told when to look again (Stripe/Shopify-style async resources). */
 const RETRY_AFTER_SECONDS = '2';
@@ -88,13 +98,22 @@ export class ReportsController {
 
   @Post()
   @HttpCode(202)
-  @ApiBody({ required: false, schema: openApiSchema(requestSchema) })
+  @ApiJsonBody(requestSchema, false)
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
     description: 'Same key and body within 24 h: the same report',
+    schema: openApiSchema(idempotencyKey, 'input'),
   })
-  @ApiResponse({ status: 202, description: 'Accepted; `Location` names the report' })
+  @ApiHeader({
+    name: 'traceparent',
+    required: false,
+    description: 'W3C Trace Context; a malformed value is ignored',
+  })
+  @ApiJsonResponse(202, reportResourceSchema, 'Accepted; `Location` names the report', {
+    Location: 'The report: `/v1/reports/{id}`',
+    'Retry-After': RETRY_AFTER_DOC,
+  })
   async request(
     @CurrentUser() caller: AuthUser,
     @Body(new ZodValidationPipe(requestSchema)) body: z.output<typeof requestSchema>,
@@ -118,6 +137,8 @@ export class ReportsController {
   }
 
   @Get()
+  @ApiQueryFrom(listSchema)
+  @ApiJsonResponse(200, reportPage, 'A page of reports, newest first')
   async list(
     @CurrentUser() caller: AuthUser,
     @Query(new ZodValidationPipe(listSchema)) query: z.output<typeof listSchema>,
@@ -127,6 +148,8 @@ export class ReportsController {
   }
 
   @Get(':id')
+  @ApiPathParams(reportId)
+  @ApiJsonResponse(200, reportResourceSchema, 'The report', { 'Retry-After': RETRY_AFTER_DOC })
   async get(
     @CurrentUser() caller: AuthUser,
     @Param('id') id: string,
@@ -137,6 +160,10 @@ export class ReportsController {
 
   @Post(':id/cancel')
   @HttpCode(202)
+  @ApiPathParams(reportId)
+  @ApiJsonResponse(202, reportResourceSchema, 'Cancellation accepted (409 if the report is already final)', {
+    'Retry-After': RETRY_AFTER_DOC,
+  })
   async cancel(
     @CurrentUser() caller: AuthUser,
     @Param('id') id: string,
@@ -147,6 +174,10 @@ export class ReportsController {
 
   /** 302 to a signed URL that works without credentials until it expires. */
   @Get(':id/files/:name')
+  @ApiPathParams({ ...reportId, name: z.string() })
+  @ApiBareResponse(302, 'To a signed URL that works without credentials until it expires', undefined, {
+    Location: 'The signed download URL',
+  })
   async file(
     @CurrentUser() caller: AuthUser,
     @Param('id') id: string,
@@ -168,6 +199,30 @@ export class ReportsController {
   /** Server-sent events: `progress` with the report, then `ready`, `failed` or `cancelled`. */
   @Get(':id/events')
   @AllowQueryToken()
+  @ApiPathParams(reportId)
+  @ApiHeader({
+    name: 'Last-Event-ID',
+    required: false,
+    description: 'Resume after this event (EventSource sends it on reconnect)',
+  })
+  @ApiQuery({
+    name: 'lastEventId',
+    required: false,
+    schema: { type: 'string' },
+    description: 'The same as the Last-Event-ID header, for clients that cannot set headers',
+  })
+  @ApiQuery({
+    name: 'access_token',
+    required: false,
+    schema: { type: 'string' },
+    description: 'The access token, for EventSource (which cannot send Authorization)',
+  })
+  @ApiBareResponse(
+    200,
+    'Server-sent events: `progress` (data: the report), then one of `ready`, `failed`, `cancelled`',
+    'text/event-stream',
+  )
+  @ApiBareResponse(204, 'The client already has the final revision (Last-Event-ID): EventSource stops')
   async stream(
     @CurrentUser() caller: AuthUser,
     @Param('id') id: string,

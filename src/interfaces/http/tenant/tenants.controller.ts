@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Tenant } from '../../../application/ports/tenant-directory.port.js';
 import { TenantsService } from '../../../application/tenant/tenants.service.js';
 import { OperatorOnly } from '../auth/operator-only.decorator.js';
+import { ApiJsonBody, ApiJsonResponse, ApiPathParams } from '../openapi/openapi.js';
 import { nameText } from '../problem/text-input.js';
 import { ZodValidationPipe } from '../problem/validation.js';
 import { password, taxId, username } from '../user/user.schemas.js';
@@ -17,14 +18,16 @@ const createTenantBody = z.object({
   databaseUrl: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
 });
 
-/** What the API shows of a tenant: never its connection string. */
-export type TenantView = Readonly<{
-  id: string;
-  name: string;
-  status: Tenant['status'];
-  selfSignup: boolean;
-  createdAt: string;
-}>;
+/** What the API shows of a tenant (api.md "Tenant create"): never its connection string. */
+const tenantViewSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: z.enum(['provisioning', 'active', 'disabled']),
+  selfSignup: z.boolean(),
+  createdAt: z.iso.datetime({ offset: true }),
+});
+
+export type TenantView = Readonly<z.infer<typeof tenantViewSchema>>;
 
 const toView = (tenant: Tenant): TenantView => ({
   id: tenant.id,
@@ -41,6 +44,8 @@ export class TenantsController {
   constructor(private readonly tenants: TenantsService) {}
 
   @Post()
+  @ApiJsonBody(createTenantBody)
+  @ApiJsonResponse(201, tenantViewSchema, 'The tenant created, with its database')
   async create(
     @Body(new ZodValidationPipe(createTenantBody)) body: z.output<typeof createTenantBody>,
   ): Promise<TenantView> {
@@ -48,11 +53,14 @@ export class TenantsController {
   }
 
   @Get()
+  @ApiJsonResponse(200, z.object({ data: z.array(tenantViewSchema) }), 'Every tenant')
   async list(): Promise<{ data: TenantView[] }> {
     return { data: (await this.tenants.list()).map(toView) };
   }
 
   @Get(':id')
+  @ApiPathParams({ id: z.string() })
+  @ApiJsonResponse(200, tenantViewSchema, 'The tenant')
   async get(@Param('id') id: string): Promise<TenantView> {
     return toView(await this.tenants.get(id));
   }

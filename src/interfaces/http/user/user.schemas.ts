@@ -41,3 +41,16 @@ export const updateUserBody = z
     message: 'give taxId, role or both',
     path: ['taxId'],
   });
+
+/** A user as the API shows it (api.md "User create"): never the password or its hash. */
+export const userViewSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  username: z.string(),
+  taxId: z.string().nullable(),
+  taxIdVerified: z.boolean(),
+  role,
+});
+
+/** GET /v1/users: newest first, cursor pagination. */
+export const userPageSchema = z.object({ data: z.array(userViewSchema), hasMore: z.boolean() });
