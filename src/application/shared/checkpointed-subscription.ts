@@ -1,3 +1,4 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import type { Logger } from '../ports/logger.port.js';
 import type { Checkpoint, EventStore, LogFilter, RecordedEvent } from '../ports/event-store.port.js';
 import type { ParkedEvents } from '../ports/parked-events.port.js';
@@ -52,16 +53,9 @@ export type SubscriptionRuntime = Readonly<{
 
 export const SUBSCRIPTION_RUNTIME = Symbol('SubscriptionRuntime');
 
+/** Waits `ms`, or less when `signal` aborts first; never rejects. */
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
+  wait(ms, undefined, { signal }).catch(() => undefined);
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 

@@ -1,19 +1,13 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import pg from 'pg';
 import type { SubscriptionLeadership } from '../../application/ports/subscription-leadership.port.js';
 
 /** Advisory-lock class of subscription leadership (two-key form; objsubid 2 in pg_locks). */
 const LEADERSHIP_CLASS = 1131368039;
 
+/** Waits `ms`, or less when `signal` aborts first; never rejects. */
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
+  wait(ms, undefined, { signal }).catch(() => undefined);
 
 /**
  * Leadership by session advisory locks, all held on ONE connection of this process (so a thousand tenant

@@ -90,9 +90,11 @@ describe('subscription leadership (PostgreSQL session advisory locks)', () => {
 
       const all = [...handledBy[leader], ...handledBy[follower]].map((e) => (e.data as { n: number }).n);
       expect(new Set(all)).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
-      expect(handledBy[follower].map((e) => (e.data as { n: number }).n)).toEqual(
-        expect.arrayContaining([5, 6, 7, 8, 9]),
-      );
+      // The follower leads from the takeover on. The old leader may still apply a page it had started
+      // before it noticed the loss (leadership is not a fence, ADR 0014): its effects are idempotent
+      // through the shared checkpoint, so only "the follower applies what comes after" is promised.
+      const last = handledBy[follower].map((e) => (e.data as { n: number }).n).at(-1);
+      expect(last).toBe(9);
     } finally {
       stop.abort();
       await Promise.all(instances.map((i) => i.running));
