@@ -38,7 +38,9 @@ describe('subscription leadership (PostgreSQL session advisory locks)', () => {
     await admin.connect();
     try {
       const { rows } = await admin.query<{ pid: number }>(
-        `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1131368039 AND granted`,
+        // pg_locks is cluster-wide; advisory locks are per database: only this test's database counts.
+        `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1131368039 AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       );
       expect(rows).toHaveLength(1);
       await admin.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
