@@ -21,7 +21,7 @@ import { query } from '../../support/test-app.js';
  */
 const MAIN = 'dist/src/main.js';
 const REPORTS = 6;
-const PROVIDERS = ['bank-transactions', 'credit-bureau', 'tax-authority'];
+const PROVIDERS = ['bank-transactions', 'credit-bureau', 'tax-authority'] as const;
 
 describe('two instances, one killed (SIGKILL, e2e)', () => {
   let control: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -146,8 +146,8 @@ describe('two instances, one killed (SIGKILL, e2e)', () => {
     }
     await waitUntil('jobs are being submitted', async () => submits.size >= 3);
     await instances[0].kill(); // mid-run: polls and results still to come
-    // A submit the killed instance sent but had not yet recorded is sent again by the survivor (the
-    // provider API has no idempotency key): at most those may be seen twice, never anything else.
+    // A submit the killed instance sent but had not yet recorded is sent again by the survivor, with the
+    // same Idempotency-Key: at most those requests may be seen twice, and the provider makes one job.
     const inFlightAtKill = new Set(submits.keys());
 
     await waitUntil('every report is final', async () => {
@@ -178,6 +178,7 @@ describe('two instances, one killed (SIGKILL, e2e)', () => {
         const key = `${provider}/TWO-${i}`;
         expect(submits.get(key)).toBeLessThanOrEqual(inFlightAtKill.has(key) ? 2 : 1);
         expect(submits.get(key)).toBeGreaterThanOrEqual(1);
+        expect(simulator.jobsCreated(provider, `TWO-${i}`)).toBe(1);
       }
     }
   }, 240_000);
