@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { addAbortSignal, pipeline, Transform, type TransformCallback, type Readable } from 'node:stream';
+import { Transform, type TransformCallback, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   Inject,
   Injectable,
@@ -278,7 +279,9 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private async storeResult(item: WorkItem, provider: ProviderName, body: Readable, signal: AbortSignal) {
     const lines = new LineCounter(provider, MAX_RESULT_LINE_BYTES);
     // pipeline, not pipe: a provider connection cut mid-stream must fail the put (and the step), not hang it.
-    pipeline(body, addAbortSignal(signal, lines), () => undefined);
+    // The signal belongs to the pipeline, which stops listening once it is done: an abort after the result
+    // is stored must not destroy a finished stream nobody listens to (an uncaught 'error').
+    pipeline(body, lines, { signal }).catch(() => undefined); // the failure reaches the put through `lines`
     // Each claim writes under its own key: a stale writer never replaces what another claim recorded.
     const stored = await this.storage.put(
       `tenants/${item.tenantId}/reports/${item.reportId}/raw/${provider}.${item.leaseToken}.ndjson`,
