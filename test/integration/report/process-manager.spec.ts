@@ -472,7 +472,9 @@ describe('report process manager', () => {
       const report = await final(await request('LOOP-1'), 15_000);
       expect(report.status).toBe('failed');
       expect(report.error).toMatchObject({ provider: 'tax-authority' });
-      expect(providers['tax-authority'].calls.poll.length).toBeLessThanOrEqual(4);
+      // At most maxStepClaims claims of the poll step, plus the poll the submitting claim may already have
+      // made when its own lease ran out under load: bounded, whatever the machine's speed.
+      expect(providers['tax-authority'].calls.poll.length).toBeLessThanOrEqual(4 + 1);
     }, 30_000);
 
     it('an unterminated result line is refused at the cap: the provider fails, nothing grows without bound', async () => {
