@@ -128,6 +128,12 @@ export interface EventStore {
   subscribeToAllPages(options: SubscribeOptions): AsyncIterable<readonly RecordedEvent[]>;
 }
 
+/**
+ * An append step in place of the store's own, e.g. one fenced by a lease (ScheduledWork.appendFenced):
+ * same contract as {@link EventStore.appendToStream}, and it may also reject with its own error.
+ */
+export type AppendToStream = EventStore['appendToStream'];
+
 /** Thrown by appendToStream when the expected revision does not hold. */
 export class WrongExpectedVersionError extends Error {
   constructor(

@@ -1,4 +1,4 @@
-import type { Checkpoint } from './event-store.port.js';
+import type { AppendResult, Checkpoint, ExpectedRevision, NewEvent } from './event-store.port.js';
 import type { Period, ProviderName } from '../../domain/report/provider-data.js';
 
 /**
@@ -83,6 +83,28 @@ export interface ScheduledWork {
   holds(item: WorkItem): Promise<boolean>;
   /** Moves the held row and releases it; false (and no change) when the lease was lost. */
   move(item: WorkItem, move: RowMove): Promise<boolean>;
+  /**
+   * The fence and the append as one step: appends `events` to `streamName` with `expectedRevision` only
+   * while this claim (its lease token) still holds the row, and then applies `move` (if given) to the row.
+   * Rejects with LeaseLostError, having appended and moved nothing, when the lease is lost; with
+   * WrongExpectedVersionError, having written nothing, when the revision does not hold. On PostgreSQL
+   * all of it is one transaction (ADR 0013, "One fence, one transaction"); an event store that cannot
+   * share the table's transaction degrades to check-then-append, where the expected revision is the guard.
+   */
+  appendFenced(
+    item: WorkItem,
+    streamName: string,
+    events: readonly NewEvent[],
+    options: { expectedRevision?: ExpectedRevision; move?: RowMove },
+  ): Promise<AppendResult>;
   /** Milliseconds until the next row falls due (0 when one is due), or null when the table is empty. */
   nextDueInMs(): Promise<number | null>;
+}
+
+/** A fenced effect found that its claim no longer holds the row: nothing was written. */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  constructor(readonly item: Pick<WorkItem, 'tenantId' | 'reportId' | 'step' | 'leaseToken'>) {
+    super(`${item.step} of ${item.reportId}: lease ${item.leaseToken} lost`);
+  }
 }

@@ -22,7 +22,7 @@ export type DecisionResult<State, Event> = Readonly<{
  * after the other on the evolving state and their events appended at once: all or nothing.
  */
 export const executeDecider = async <State, Command, Event extends PlainEvent>(
-  store: EventStore,
+  store: Pick<EventStore, 'readStream' | 'appendToStream'>,
   decider: Decider<State, Command, Event>,
   streamName: string,
   command: Command | readonly Command[],

@@ -6,6 +6,11 @@ import {
   type ProcessOptions,
   defaultProcessOptions,
 } from '../../application/report/process/process-options.js';
+import {
+  DEFAULT_IDLE_BODY_TIMEOUT_MS,
+  DEFAULT_RESULT_TIMEOUT_MS,
+  type ProviderClientOptions,
+} from '../providers/provider-options.js';
 
 /**
  * The one configuration of Conflux, read from the environment once at start-up and validated.
@@ -54,6 +59,10 @@ const envSchema = z.object({
   /** Time between readiness turning 503 and the server closing, so load balancers stop routing first. */
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).optional(),
   PROVIDER_DEADLINE_MS: int(15 * 60_000, 1000),
+  /** A provider result stream that sends no byte for this long is cut. */
+  PROVIDER_IDLE_TIMEOUT_MS: int(DEFAULT_IDLE_BODY_TIMEOUT_MS, 100),
+  /** Total deadline of a provider result stream, headers and body. */
+  PROVIDER_STREAM_DEADLINE_MS: int(DEFAULT_RESULT_TIMEOUT_MS, 1000),
   POLL_BACKOFF_BASE_MS: int(250, 10),
   POLL_BACKOFF_CAP_MS: int(30_000, 100),
   WORK_LEASE_MS: int(10_000, 500),
@@ -95,6 +104,8 @@ export type AppConfig = Readonly<{
   tenantStatusCacheMs: number;
   /** The report process manager's tunables. */
   process: ProcessOptions;
+  /** Timeouts of the provider HTTP client's result streams (PROVIDER_IDLE_TIMEOUT_MS, PROVIDER_STREAM_DEADLINE_MS). */
+  providerClient: Required<Pick<ProviderClientOptions, 'idleBodyTimeoutMs' | 'resultTimeoutMs'>>;
   /** Checkpointed subscriptions: failures of one event before it is parked; backoff cap (ADR 0014). */
   subscriptions: Readonly<{ maxAttempts: number; retryCapMs: number }>;
   logLevel: string;
@@ -139,7 +150,10 @@ export const providerUrlProblems = (env: NodeJS.ProcessEnv): string[] => {
   const production = env.NODE_ENV === 'production';
   if (missing.length === 0 || (set.length === 0 && !production)) return [];
   const known: readonly string[] = PROVIDER_URL_VARIABLES;
-  const unknown = Object.keys(env).filter((name) => name.startsWith('PROVIDER_') && !known.includes(name));
+  // Other variables of the schema (PROVIDER_DEADLINE_MS…) are known too: only look-alikes are named.
+  const unknown = Object.keys(env).filter(
+    (name) => name.startsWith('PROVIDER_') && !known.includes(name) && !(name in envSchema.shape),
+  );
   const hint = unknown.length > 0 ? `; set but not recognised: ${unknown.join(', ')}` : '';
   const reason =
     set.length > 0
@@ -219,6 +233,10 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       backoffCapMs: e.POLL_BACKOFF_CAP_MS,
       leaseMs: e.WORK_LEASE_MS,
       concurrency: e.WORKER_CONCURRENCY,
+    },
+    providerClient: {
+      idleBodyTimeoutMs: e.PROVIDER_IDLE_TIMEOUT_MS,
+      resultTimeoutMs: e.PROVIDER_STREAM_DEADLINE_MS,
     },
     subscriptions: { maxAttempts: e.SUBSCRIPTION_MAX_ATTEMPTS, retryCapMs: e.SUBSCRIPTION_RETRY_CAP_MS },
     logLevel: e.LOG_LEVEL,

@@ -17,6 +17,11 @@ export type ProvidersModuleAsyncOptions = Readonly<{
   inject?: InjectionToken[];
   useFactory: (...deps: never[]) => ProviderUrls | Promise<ProviderUrls>;
   clientOptions?: ProviderClientOptions;
+  /** Client options from DI, e.g. the validated config; wins over `clientOptions`. */
+  clientOptionsFrom?: Readonly<{
+    inject: InjectionToken[];
+    useFactory: (...deps: never[]) => ProviderClientOptions;
+  }>;
 }>;
 
 /**
@@ -43,7 +48,13 @@ export class ProvidersModule {
         useFactory: options.useFactory as (...deps: unknown[]) => ProviderUrls | Promise<ProviderUrls>,
         inject: options.inject ?? [],
       },
-      { provide: PROVIDER_CLIENT_OPTIONS, useValue: options.clientOptions ?? {} },
+      options.clientOptionsFrom
+        ? {
+            provide: PROVIDER_CLIENT_OPTIONS,
+            useFactory: options.clientOptionsFrom.useFactory as (...deps: unknown[]) => ProviderClientOptions,
+            inject: options.clientOptionsFrom.inject,
+          }
+        : { provide: PROVIDER_CLIENT_OPTIONS, useValue: options.clientOptions ?? {} },
     ]);
   }
 

@@ -1,12 +1,20 @@
 import type pg from 'pg';
-import type { Checkpoint } from '../../application/ports/event-store.port.js';
 import type {
-  Claimed,
-  RowMove,
-  ScheduledWork,
-  WorkChange,
-  WorkItem,
+  AppendResult,
+  Checkpoint,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+} from '../../application/ports/event-store.port.js';
+import {
+  LeaseLostError,
+  type Claimed,
+  type RowMove,
+  type ScheduledWork,
+  type WorkChange,
+  type WorkItem,
 } from '../../application/ports/scheduled-work.port.js';
+import { PostgresEventStore } from '../event-store/postgres-event-store.js';
 import { inTransaction, migrateSchema } from '../postgres/transaction.js';
 
 /**
@@ -72,9 +80,18 @@ const ms = (param: string) => `make_interval(secs => ${param}::double precision 
 const HELD = `tenant_id = $1 AND report_id = $2 AND step = $3 AND lease_token = $4 AND lease_until >= now()`;
 const key = (i: WorkItem) => [i.tenantId, i.reportId, i.step, i.leaseToken];
 
-/** The scheduled-work table and subscription checkpoints, in the control database. */
+/**
+ * The scheduled-work table and subscription checkpoints, in the control database.
+ *
+ * `events` is the event store that fenced appends go to. A PostgresEventStore must be on this pool's
+ * database (both come from DATABASE_URL): the append then joins the row's transaction. Any other store
+ * gets check-then-append, guarded by the expected revision (ADR 0013). Without one, `appendFenced` throws.
+ */
 export class PostgresScheduledWork implements ScheduledWork {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly events?: EventStore,
+  ) {}
 
   migrate(): Promise<void> {
     return migrateSchema(this.pool, 'conflux.scheduled_work', SCHEMA);
@@ -219,33 +236,44 @@ export class PostgresScheduledWork implements ScheduledWork {
     return (rowCount ?? 0) > 0;
   }
 
-  async move(item: WorkItem, move: RowMove): Promise<boolean> {
-    const release = `lease_owner = NULL, lease_until = NULL`;
-    let result: pg.QueryResult;
-    switch (move.to) {
-      case 'delete':
-        result = await this.pool.query(`DELETE FROM scheduled_work WHERE ${HELD}`, key(item));
-        break;
-      case 'retry':
-        result = await this.pool.query(
-          `UPDATE scheduled_work SET due_at = now() + ${ms('$5')}, ${release} WHERE ${HELD}`,
-          [...key(item), move.delayMs],
-        );
-        break;
-      case 'poll':
-        // The projection may already have moved the row to this attempt (then only the lease is released).
-        result = await this.pool.query(
-          `UPDATE scheduled_work
-           SET kind = 'poll', job_id = coalesce(job_id, $6),
-               due_at = CASE WHEN attempt < $5 THEN now() + ${ms('$7')} ELSE due_at END,
-               retries = CASE WHEN attempt < $5 THEN 0 ELSE retries END,
-               attempt = greatest(attempt, $5), ${release}
-           WHERE ${HELD}`,
-          [...key(item), move.attempt, move.jobId, move.delayMs],
-        );
-        break;
+  move(item: WorkItem, move: RowMove): Promise<boolean> {
+    return moveRow(this.pool, item, move);
+  }
+
+  /**
+   * On PostgreSQL, one transaction: the append lock first (before the row lock gives the transaction an
+   * id: horizon.ts), then the row `FOR UPDATE` where the token still matches — no row, the lease is lost
+   * and the transaction rolls back — then the append (expected revision) and the row's move. A takeover
+   * (claimDue) or a cancel (delete) waits on the row lock until this commits, and then sees the new row.
+   */
+  async appendFenced(
+    item: WorkItem,
+    streamName: string,
+    events: readonly NewEvent[],
+    options: { expectedRevision?: ExpectedRevision; move?: RowMove },
+  ): Promise<AppendResult> {
+    const store = this.events;
+    if (!store) throw new Error('PostgresScheduledWork: appendFenced needs the event store');
+    const append = { expectedRevision: options.expectedRevision ?? 'any' };
+    if (!(store instanceof PostgresEventStore)) {
+      // Degraded (an event store outside this database): a lease lost between the check and the append
+      // can still append once; the expected revision makes it lose to any append of the new claim.
+      if (!(await this.holds(item))) throw new LeaseLostError(item);
+      const result = await store.appendToStream(streamName, events, append);
+      if (options.move) await this.move(item, options.move);
+      return result;
     }
-    return (result.rowCount ?? 0) > 0;
+    return inTransaction(this.pool, async (client) => {
+      await store.lockForAppend(client);
+      const { rowCount } = await client.query(
+        `SELECT 1 FROM scheduled_work WHERE ${HELD} FOR UPDATE`,
+        key(item),
+      );
+      if (!rowCount) throw new LeaseLostError(item);
+      const result = await store.appendWithin(client, streamName, events, append);
+      if (options.move) await moveRow(client, item, options.move);
+      return result;
+    });
   }
 
   async nextDueInMs(): Promise<number | null> {
@@ -256,3 +284,33 @@ export class PostgresScheduledWork implements ScheduledWork {
     return rows[0]?.wait ?? null;
   }
 }
+
+/** Moves the row `item`'s claim holds and releases it; false (no change) when the claim no longer holds it. */
+const moveRow = async (db: pg.Pool | pg.ClientBase, item: WorkItem, move: RowMove): Promise<boolean> => {
+  const release = `lease_owner = NULL, lease_until = NULL`;
+  let result: pg.QueryResult;
+  switch (move.to) {
+    case 'delete':
+      result = await db.query(`DELETE FROM scheduled_work WHERE ${HELD}`, key(item));
+      break;
+    case 'retry':
+      result = await db.query(
+        `UPDATE scheduled_work SET due_at = now() + ${ms('$5')}, ${release} WHERE ${HELD}`,
+        [...key(item), move.delayMs],
+      );
+      break;
+    case 'poll':
+      // The projection may already have moved the row to this attempt (then only the lease is released).
+      result = await db.query(
+        `UPDATE scheduled_work
+           SET kind = 'poll', job_id = coalesce(job_id, $6),
+               due_at = CASE WHEN attempt < $5 THEN now() + ${ms('$7')} ELSE due_at END,
+               retries = CASE WHEN attempt < $5 THEN 0 ELSE retries END,
+               attempt = greatest(attempt, $5), ${release}
+           WHERE ${HELD}`,
+        [...key(item), move.attempt, move.jobId, move.delayMs],
+      );
+      break;
+  }
+  return (result.rowCount ?? 0) > 0;
+};

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { EVENT_STORE, type EventStore } from '../../application/ports/event-store.port.js';
 import { SCHEDULED_WORK } from '../../application/ports/scheduled-work.port.js';
 import { PROCESS_OPTIONS } from '../../application/report/process/process-options.js';
 import { ReportWorker } from '../../application/report/process/report-worker.js';
@@ -16,9 +17,11 @@ import { PostgresScheduledWork } from './postgres-scheduled-work.js';
   providers: [
     {
       provide: SCHEDULED_WORK,
-      inject: [CONTROL_DATABASE],
-      useFactory: async (control: ControlDatabase) => {
-        const work = new PostgresScheduledWork(control.pool);
+      inject: [CONTROL_DATABASE, EVENT_STORE],
+      // The PostgreSQL event store and the control database are both DATABASE_URL: fenced appends share
+      // the row's transaction (ADR 0013).
+      useFactory: async (control: ControlDatabase, store: EventStore) => {
+        const work = new PostgresScheduledWork(control.pool, store);
         await work.migrate();
         return work;
       },

@@ -96,7 +96,7 @@ describe('poison events in the process manager', () => {
       providers: [
         { provide: EVENT_STORE, useValue: store },
         { provide: LOGGER, useValue: createLogger('silent') },
-        { provide: SCHEDULED_WORK, useValue: new PostgresScheduledWork(pool) },
+        { provide: SCHEDULED_WORK, useValue: new PostgresScheduledWork(pool, store) },
         { provide: PROVIDER_REGISTRY, useValue: registry },
         {
           provide: OBJECT_STORAGE,

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -137,7 +138,7 @@ describe('report process manager', () => {
       providers: [
         { provide: EVENT_STORE, useValue: store },
         { provide: LOGGER, useValue: createLogger((process.env.TEST_LOG_LEVEL as 'silent') ?? 'silent') },
-        { provide: SCHEDULED_WORK, useValue: adapters.work ?? new PostgresScheduledWork(pool) },
+        { provide: SCHEDULED_WORK, useValue: adapters.work ?? new PostgresScheduledWork(pool, store) },
         { provide: PROVIDER_REGISTRY, useValue: registry },
         {
           provide: OBJECT_STORAGE,
@@ -226,7 +227,7 @@ describe('report process manager', () => {
     dir = await mkdtemp(join(tmpdir(), 'conflux-process-'));
     store = await PostgresEventStore.create(db.url);
     pool = new pg.Pool({ connectionString: db.url, max: 5 });
-    await new PostgresScheduledWork(pool).migrate();
+    await new PostgresScheduledWork(pool, store).migrate();
   });
   afterEach(async () => {
     await module?.close();
@@ -367,7 +368,7 @@ describe('report process manager', () => {
           return super.apply(...args);
         }
       }
-      await start({}, { leaseMs: 400 }, { work: new HeldBack(pool) });
+      await start({}, { leaseMs: 400 }, { work: new HeldBack(pool, store) });
       const report = await final(await request('STALE-1'), 30_000);
       expect(report.status).toBe('ready');
       for (const name of PROVIDER_NAMES) {
@@ -467,7 +468,7 @@ describe('report process manager', () => {
       await start(
         { 'tax-authority': { poll: () => new Promise(() => undefined) } },
         { leaseMs: 200, maxStepClaims: 4, providerDeadlineMs: 120_000, concurrency: 16 },
-        { work: new NoRenewals(pool) },
+        { work: new NoRenewals(pool, store) },
       );
       const report = await final(await request('LOOP-1'), 15_000);
       expect(report.status).toBe('failed');
@@ -496,6 +497,53 @@ describe('report process manager', () => {
       expect(report.error).toMatchObject({ provider: 'bank-transactions' });
       expect(providers['bank-transactions'].calls.open).toBe(1);
     });
+
+    it('a worker whose lease is taken over between its check and its append appends nothing', async () => {
+      // The takeover lands right after the provider answered, as the worker's append starts: inside the
+      // DecideReport it dispatches (before the decider reads the stream), that is after any check done
+      // before the command and before the append. The thief holds the row for an hour.
+      await start({});
+      const handler = module.get(DecideReportHandler);
+      const execute = handler.execute.bind(handler);
+      let stale: Promise<unknown> | undefined;
+      jest.spyOn(handler, 'execute').mockImplementation(async (cmd: DecideReport) => {
+        const commands = Array.isArray(cmd.command) ? cmd.command : [cmd.command];
+        const bankStep = commands.some(
+          (c: { type: string; data: { provider?: string } }) =>
+            c.type === 'SchedulePoll' && c.data.provider === 'bank-transactions',
+        );
+        if (bankStep && !stale) {
+          await pool.query(
+            `UPDATE scheduled_work SET lease_token = lease_token + 1, lease_owner = 'thief',
+                    lease_until = now() + interval '1 hour'
+             WHERE report_id = $1 AND step = 'bank-transactions'`,
+            [commands[0].data.reportId],
+          );
+          stale = execute(cmd);
+          return stale as ReturnType<typeof execute>;
+        }
+        return execute(cmd);
+      });
+      const reportId = await request('TAKEOVER-1');
+      const deadline = Date.now() + 15_000;
+      while (!stale && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(stale).toBeDefined();
+      await stale?.catch(() => undefined);
+      // The other providers finish their steps meanwhile; the bank step of the stale claim wrote nothing.
+      await until(reportId, (r) => r.providers['credit-bureau'].status !== 'pending');
+      const events = await store.readStream(reportStream('acme', reportId));
+      const bankEvents = events.filter(
+        (e) => (e.data as { provider?: string }).provider === 'bank-transactions',
+      );
+      expect(bankEvents).toEqual([]);
+      expect(providers['bank-transactions'].calls.submit).toBe(1);
+      // Nor did it move the row: the thief's claim is as the thief left it.
+      const { rows } = await pool.query(
+        `SELECT lease_owner, kind, attempt FROM scheduled_work WHERE report_id = $1 AND step = 'bank-transactions'`,
+        [reportId],
+      );
+      expect(rows).toEqual([{ lease_owner: 'thief', kind: 'submit', attempt: 0 }]);
+    }, 30_000);
 
     it('a generation that lost its lease publishes nothing: the listed sha256 is the file served', async () => {
       /** The first generation's lease is never renewed, and its CSV upload is slow: another claim takes over. */
@@ -528,7 +576,7 @@ describe('report process manager', () => {
         publicBaseUrl: 'http://localhost',
         durable: false,
       });
-      await start({}, { leaseMs: 300 }, { work: new LoseFirstGeneration(pool), storage });
+      await start({}, { leaseMs: 300 }, { work: new LoseFirstGeneration(pool, store), storage });
       const report = await final(await request('FENCE-1'), 20_000);
       expect(report.status).toBe('ready');
       await new Promise((r) => setTimeout(r, 2000)); // the stale generation has finished by now

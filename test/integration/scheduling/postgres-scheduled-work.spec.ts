@@ -1,6 +1,11 @@
 import pg from 'pg';
 import type { Checkpoint } from '../../../src/application/ports/event-store.port.js';
-import type { NewWorkItem, WorkItem } from '../../../src/application/ports/scheduled-work.port.js';
+import {
+  LeaseLostError,
+  type NewWorkItem,
+  type WorkItem,
+} from '../../../src/application/ports/scheduled-work.port.js';
+import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store.js';
 import { PostgresScheduledWork } from '../../../src/infrastructure/scheduling/postgres-scheduled-work.js';
 import { createTestDatabase } from '../../support/database.js';
 
@@ -153,5 +158,65 @@ describe('PostgresScheduledWork', () => {
     expect(await work.move(claimed, { to: 'retry', delayMs: 60_000 })).toBe(true);
     expect((await work.claimDue('x', 10, 60_000)).items).toEqual([]);
     expect(await work.nextDueInMs()).toBeGreaterThan(50_000);
+  });
+
+  describe('appendFenced: the lease check, the append and the move in one transaction', () => {
+    let store: PostgresEventStore;
+    let fenced: PostgresScheduledWork;
+    beforeAll(async () => {
+      store = await PostgresEventStore.create(db.url);
+      fenced = new PostgresScheduledWork(pool, store);
+    });
+    afterAll(() => store.close());
+    const event = { type: 'Noted', data: {}, metadata: { tenantId: 'acme' } };
+
+    it('appends and moves the row while the claim holds it', async () => {
+      await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau', 'f1') }]);
+      const [claimed] = (await work.claimDue('w', 1, 60_000)).items;
+      await fenced.appendFenced(claimed, 'note-acme.f1', [event], {
+        expectedRevision: 'no_stream',
+        move: { to: 'delete' },
+      });
+      expect(await store.readStream('note-acme.f1')).toHaveLength(1);
+      expect((await pool.query(`SELECT 1 FROM scheduled_work WHERE report_id = 'f1'`)).rows).toEqual([]);
+    });
+
+    it('appends nothing and moves nothing once another claim took the row', async () => {
+      await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau', 'f2') }]);
+      const [stale] = (await work.claimDue('w', 1, 10)).items;
+      await pool.query(`UPDATE scheduled_work SET lease_until = now() - interval '1 s'`); // expired
+      const [taker] = (await work.claimDue('thief', 1, 60_000)).items;
+      expect(taker.leaseToken).toBe(stale.leaseToken + 1);
+      await expect(
+        fenced.appendFenced(stale, 'note-acme.f2', [event], { move: { to: 'delete' } }),
+      ).rejects.toBeInstanceOf(LeaseLostError);
+      expect(await store.readStream('note-acme.f2')).toEqual([]);
+      const { rows } = await pool.query(`SELECT lease_owner FROM scheduled_work WHERE report_id = 'f2'`);
+      expect(rows).toEqual([{ lease_owner: 'thief' }]);
+    });
+
+    it('a takeover that comes while the fenced append runs waits for it: before or after, never between', async () => {
+      await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau', 'f3') }]);
+      const [held] = (await work.claimDue('w', 1, 60_000)).items;
+      // A second connection locks the row first: the fenced append waits for it, then finds the new token.
+      const other = await pool.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query(`SELECT 1 FROM scheduled_work WHERE report_id = 'f3' FOR UPDATE`);
+        const appending = fenced.appendFenced(held, 'note-acme.f3', [event], { move: { to: 'delete' } });
+        const outcome = appending.then(
+          () => 'appended',
+          (e: unknown) => e,
+        );
+        await other.query(
+          `UPDATE scheduled_work SET lease_token = lease_token + 1, lease_owner = 'thief' WHERE report_id = 'f3'`,
+        );
+        await other.query('COMMIT');
+        expect(await outcome).toBeInstanceOf(LeaseLostError);
+      } finally {
+        other.release();
+      }
+      expect(await store.readStream('note-acme.f3')).toEqual([]);
+    });
   });
 });

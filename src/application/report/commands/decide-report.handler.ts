@@ -3,19 +3,26 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { ReportCommand } from '../../../domain/report/report.commands.js';
 import { type Report, reportDecider } from '../../../domain/report/report.decider.js';
 import type { ReportEvent } from '../../../domain/report/report.events.js';
-import { EVENT_STORE, type EventMetadata, type EventStore } from '../../ports/event-store.port.js';
+import {
+  EVENT_STORE,
+  type AppendToStream,
+  type EventMetadata,
+  type EventStore,
+} from '../../ports/event-store.port.js';
 import { type DecisionResult, executeDecider } from '../../shared/decider-command.js';
 import { readReportEvent } from '../report-event-codec.js';
 import { reportStream } from '../report-stream.js';
 
 /**
  * Runs a domain command (or several, appended together) against a report's stream; the single write
- * path of reports.
+ * path of reports. `append` (optional) replaces the store's append, e.g. the process manager's append
+ * fenced by its lease; its errors reach the caller.
  */
 export class DecideReport extends Command<DecisionResult<Report, ReportEvent>> {
   constructor(
     readonly command: ReportCommand | readonly [ReportCommand, ...ReportCommand[]],
     readonly metadata: EventMetadata,
+    readonly append?: AppendToStream,
   ) {
     super();
   }
@@ -25,9 +32,12 @@ export class DecideReport extends Command<DecisionResult<Report, ReportEvent>> {
 export class DecideReportHandler implements ICommandHandler<DecideReport> {
   constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
 
-  execute({ command, metadata }: DecideReport): Promise<DecisionResult<Report, ReportEvent>> {
+  execute({ command, metadata, append }: DecideReport): Promise<DecisionResult<Report, ReportEvent>> {
+    const store = this.store;
     return executeDecider(
-      this.store,
+      append
+        ? { readStream: (name, options) => store.readStream(name, options), appendToStream: append }
+        : store,
       reportDecider,
       reportStream(metadata.tenantId, ('data' in command ? command : command[0]).data.reportId),
       command,

@@ -13,7 +13,12 @@ import type { ReportCommand } from '../../../domain/report/report.commands.js';
 import type { Report } from '../../../domain/report/report.decider.js';
 import { DomainError } from '../../../domain/shared/decider.js';
 import { LOGGER, type Logger } from '../../ports/logger.port.js';
-import { EVENT_STORE, type EventMetadata, type EventStore } from '../../ports/event-store.port.js';
+import {
+  EVENT_STORE,
+  type EventMetadata,
+  type EventStore,
+  type AppendToStream,
+} from '../../ports/event-store.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../ports/object-storage.port.js';
 import {
   PROVIDER_REGISTRY,
@@ -21,7 +26,13 @@ import {
   ProviderUnavailableError,
   type ProviderRegistry,
 } from '../../ports/provider.port.js';
-import { SCHEDULED_WORK, type ScheduledWork, type WorkItem } from '../../ports/scheduled-work.port.js';
+import {
+  LeaseLostError,
+  SCHEDULED_WORK,
+  type RowMove,
+  type ScheduledWork,
+  type WorkItem,
+} from '../../ports/scheduled-work.port.js';
 import { DecideReport } from '../commands/decide-report.handler.js';
 import { generateReportFiles } from '../generate-report-files.js';
 import { loadReport } from '../report-stream.js';
@@ -34,11 +45,6 @@ import {
   type StepDecision,
   type StepOutcome,
 } from './step-policy.js';
-
-/** The claim no longer holds the row: another worker has it, or the report's work was deleted (cancel). */
-class LeaseLost extends Error {
-  override readonly name = 'LeaseLost';
-}
 
 /** The step ran into its provider's deadline. */
 class DeadlineReached extends Error {
@@ -54,7 +60,8 @@ type Running = { item: WorkItem; abort: AbortController; deadline?: NodeJS.Timeo
  * Runs the due work of the process manager: a loop that claims rows, and per row one step — read the
  * report's stream, ask the step policy (step-policy.ts) what to do, call the provider or the file stage,
  * append the policy's commands, move the row. Everything it does is fenced by the claim's lease token
- * (checked before every append and before publishing files) and bounded: each step has an AbortSignal
+ * (the token check, the append and the row move are one step: ScheduledWork.appendFenced; publishing
+ * files is the CompleteReport append) and bounded: each step has an AbortSignal
  * that fires when the lease is lost (including cancel: the report's rows are deleted) and at the
  * provider's deadline, so no slot is held past a deadline.
  *
@@ -157,7 +164,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.running.set(key, running);
     void this.execute(item, running.abort.signal)
       .catch(async (error: unknown) => {
-        if (running.abort.signal.reason instanceof LeaseLost || error instanceof LeaseLost) {
+        if (running.abort.signal.reason instanceof LeaseLostError || error instanceof LeaseLostError) {
           this.logger.info({ ...context(item) }, 'lease lost: the step stops, its effects are fenced');
           return;
         }
@@ -188,7 +195,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
       );
       for (const item of lost) {
         const running = this.running.get(`${item.tenantId}/${item.reportId}/${item.step}`);
-        running?.abort.abort(new LeaseLost(`${item.step} of ${item.reportId}`));
+        running?.abort.abort(new LeaseLostError(item));
       }
     } catch (error) {
       this.logger.warn({ err: error }, 'lease renewal failed');
@@ -299,7 +306,6 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   ): Promise<void> {
     let started = report;
     if (report.status !== 'generating') {
-      await this.fence(item);
       started = await this.dispatch(item, [
         { type: 'StartGeneration', data: { reportId: item.reportId, startedAt: this.nowIso() } },
       ]);
@@ -338,32 +344,47 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     await this.apply(item, decideOutcome(ctx(started), outcome));
   }
 
-  /** Appends the decision's commands (fenced) and moves the row (fenced by the same token). */
+  /**
+   * Appends the decision's commands and moves the row in one fenced step (LeaseLostError, nothing
+   * written, when the claim lost the row); a decision that appends nothing (no commands, a no-op, a final
+   * report) still moves the row, fenced by the same token.
+   */
   private async apply(item: WorkItem, decision: StepDecision): Promise<void> {
     const [first, ...rest] = decision.commands;
-    if (first) {
-      await this.fence(item);
-      await this.dispatch(item, [first, ...rest]);
-    }
-    await this.work.move(item, decision.move);
+    let moved = false;
+    if (first)
+      await this.dispatch(item, [first, ...rest], decision.move, () => {
+        moved = true;
+      });
+    if (!moved) await this.work.move(item, decision.move);
   }
 
-  private async fence(item: WorkItem): Promise<void> {
-    if (!(await this.work.holds(item))) throw new LeaseLost(`${item.step} of ${item.reportId}`);
-  }
-
-  /** A command on a report that is already final is dropped: the report was cancelled or finished meanwhile. */
+  /**
+   * Decides `commands` on the report's stream and appends them fenced by the claim (with `move` in the
+   * same step; `onMoved` then runs). A command on a report that is already final is dropped: the report
+   * was cancelled or finished meanwhile.
+   */
   private async dispatch(
     item: WorkItem,
     commands: readonly [ReportCommand, ...ReportCommand[]],
+    move?: RowMove,
+    onMoved?: () => void,
   ): Promise<Report> {
     const metadata: EventMetadata = {
       tenantId: item.tenantId,
       correlationId: item.reportId,
       ...(item.traceparent ? { traceparent: item.traceparent } : {}),
     };
+    const append: AppendToStream = async (streamName, events, options) => {
+      const result = await this.work.appendFenced(item, streamName, events, {
+        ...options,
+        ...(move ? { move } : {}),
+      });
+      if (move) onMoved?.();
+      return result;
+    };
     try {
-      return (await this.commands.execute(new DecideReport(commands, metadata))).state;
+      return (await this.commands.execute(new DecideReport(commands, metadata, append))).state;
     } catch (error) {
       if (error instanceof DomainError && error.code === 'report_final')
         return loadReport(this.store, item.tenantId, item.reportId);

@@ -30,6 +30,7 @@ import { ReportsController } from './reports.controller.js';
       imports: [ProviderSimulatorModule],
       inject: [BUNDLED_SIMULATOR],
       useFactory: (simulator: BundledSimulator) => simulator.urls,
+      clientOptionsFrom: { inject: [APP_CONFIG], useFactory: (config: AppConfig) => config.providerClient },
     }),
     ReportProcessModule,
   ],

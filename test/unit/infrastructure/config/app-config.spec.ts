@@ -111,6 +111,36 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the provider client timeouts: 30 s idle, 15 min per result stream by default', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).providerClient).toEqual({
+      idleBodyTimeoutMs: 30_000,
+      resultTimeoutMs: 15 * 60_000,
+    });
+    const env = {
+      DATA_DIR: dataDir,
+      PROVIDER_IDLE_TIMEOUT_MS: '5000',
+      PROVIDER_STREAM_DEADLINE_MS: '120000',
+    };
+    expect(loadConfig(env).providerClient).toEqual({ idleBodyTimeoutMs: 5000, resultTimeoutMs: 120_000 });
+    expect(
+      problemsOf({ DATA_DIR: dataDir, PROVIDER_IDLE_TIMEOUT_MS: 'soon', PROVIDER_STREAM_DEADLINE_MS: '10' }),
+    ).toEqual([
+      expect.stringMatching(/^PROVIDER_IDLE_TIMEOUT_MS/),
+      expect.stringMatching(/^PROVIDER_STREAM_DEADLINE_MS/),
+    ]);
+  });
+
+  it('does not take the provider tunables for misspelled provider URLs', () => {
+    const { PROVIDER_TAX_URL: _tax, ...twoOfThree } = providers;
+    const env = {
+      DATA_DIR: dataDir,
+      ...twoOfThree,
+      PROVIDER_IDLE_TIMEOUT_MS: '5000',
+      PROVIDER_DEADLINE_MS: '60000',
+    };
+    expect(problemsOf(env)).toEqual([expect.not.stringContaining('not recognised')]);
+  });
+
   describe('provider URLs: real providers or the bundled simulator, never a mix', () => {
     it('refuses production without all three, naming each missing one and a misspelled look-alike', () => {
       const { PROVIDER_TAX_URL: tax, ...twoOfThree } = providers;
