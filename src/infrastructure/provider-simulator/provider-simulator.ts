@@ -6,6 +6,7 @@ import {
   type Period,
   type ProviderName,
 } from '../../domain/report/provider-data.js';
+import { applyServerTimeouts } from '../http/server-timeouts.js';
 import { JobIdCodec, type SimulatedJob } from './simulator-job-id.js';
 import {
   creditReport,
@@ -404,6 +405,8 @@ export const startProviderSimulator = async (
     });
   });
 
+  // The app's deliberate timeouts, not Node's 5 s keep-alive, which races the app's pooled client.
+  applyServerTimeouts(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {

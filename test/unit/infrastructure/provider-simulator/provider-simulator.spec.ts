@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type RunningProviderSimulator,
   startProviderSimulator,
 } from '../../../../src/infrastructure/provider-simulator/provider-simulator.js';
+import { SERVER_TIMEOUTS } from '../../../../src/infrastructure/http/server-timeouts.js';
 import { PROVIDER_NAMES, type ProviderName } from '../../../../src/domain/report/provider-data.js';
 
 const LATENCY_MS = 150;
@@ -50,6 +51,18 @@ const sha256 = async (res: Response) =>
   createHash('sha256')
     .update(Buffer.from(await res.arrayBuffer()))
     .digest('hex');
+
+describe('server', () => {
+  it("keeps idle connections as long as the app's server does, not Node's default 5 s", async () => {
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) =>
+      request(`${sim.url}/health`, { agent: new Agent({ keepAlive: true }) }, resolve)
+        .on('error', reject)
+        .end(),
+    );
+    res.resume();
+    expect(res.headers['keep-alive']).toBe(`timeout=${SERVER_TIMEOUTS.keepAliveTimeoutMs / 1000}`);
+  });
+});
 
 describe('job lifecycle', () => {
   it('accepts a job with 202 and reports processing, with Retry-After, until the latency has passed', async () => {
