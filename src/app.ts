@@ -68,6 +68,9 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
   const server = app.getHttpServer();
   applyServerTimeouts(server);
   app.disable('x-powered-by');
+  // TRUST_PROXY: behind a load balancer `req.ip` (what login throttling counts) is the client's address
+  // from X-Forwarded-For, trusted only from the configured hops/addresses; unset, it is the socket's.
+  app.set('trust proxy', typeof config.trustProxy === 'object' ? [...config.trustProxy] : config.trustProxy);
   // One log line per request, and security headers, on every answer (405, 415, 503 below too).
   app.use(requestLogger(logger));
   app.use(securityHeaders());
