@@ -13,7 +13,14 @@ export default {
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   projects: [
-    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.spec.ts'] },
+    // Unit tests get the generous limit too: some start real servers or run hundreds of property cases,
+    // and a busy CI machine makes them slow, not wrong.
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/test/unit/**/*.spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/server-test-timeout.ts'],
+    },
     {
       ...shared,
       displayName: 'integration',

@@ -8,6 +8,7 @@ import type { Application } from 'express';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import { type AppConfig, ConfigError } from './infrastructure/config/app-config.js';
+import { applyServerTimeouts, SERVER_TIMEOUTS } from './infrastructure/http/server-timeouts.js';
 import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logger.js';
 import { securityHeaders } from './interfaces/http/auth/security-headers.js';
 import { requestLogger } from './infrastructure/logging/request-logger.js';
@@ -37,23 +38,8 @@ export type CreateAppOptions = Readonly<{
 /** JSON bodies up to 1 MiB; a larger one is answered 413 by the problem filter. */
 const BODY_LIMIT = '1mb';
 
-/**
- * Timeouts of the HTTP server, set deliberately rather than left at Node's defaults (keep-alive 5 s).
- * - `keepAliveTimeoutMs`: an idle keep-alive connection stays open this long. It must outlast every
- *   client's idle timeout, so the client always closes first: otherwise a client that reuses its idle
- *   socket just as the server closes it sees `other side closed` / ECONNRESET (seen on a loaded machine,
- *   where a client's own idle timer fires late). undici keeps an idle socket 4 s (or the advertised
- *   `Keep-Alive: timeout` minus 2 s), Node's http.Agent without `timeout` forever, load balancers ~60 s.
- * - `headersTimeoutMs`: a client must send a request's headers within this time (slow-header attacks);
- *   above the keep-alive timeout, the usual rule, so no timer ever races a reused connection's request.
- * - `requestTimeoutMs`: the whole request (headers and a body of at most 1 MiB) must arrive within this;
- *   responses are not bounded by it (a live-progress stream may run for minutes).
- */
-export const SERVER_TIMEOUTS = {
-  keepAliveTimeoutMs: 65_000,
-  headersTimeoutMs: 66_000,
-  requestTimeoutMs: 120_000,
-} as const;
+/** Re-exported: tests and callers know the timeouts as the app's. */
+export { SERVER_TIMEOUTS };
 
 /** How often, once closing, connections that went idle are closed (Node closes idle ones only at close()). */
 const CLOSE_IDLE_EVERY_MS = 100;
@@ -80,10 +66,11 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
     return503OnClosing: false,
   });
   const server = app.getHttpServer();
-  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeoutMs;
-  server.headersTimeout = SERVER_TIMEOUTS.headersTimeoutMs;
-  server.requestTimeout = SERVER_TIMEOUTS.requestTimeoutMs;
+  applyServerTimeouts(server);
   app.disable('x-powered-by');
+  // TRUST_PROXY: behind a load balancer `req.ip` (what login throttling counts) is the client's address
+  // from X-Forwarded-For, trusted only from the configured hops/addresses; unset, it is the socket's.
+  app.set('trust proxy', typeof config.trustProxy === 'object' ? [...config.trustProxy] : config.trustProxy);
   // One log line per request, and security headers, on every answer (405, 415, 503 below too).
   app.use(requestLogger(logger));
   app.use(securityHeaders());

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
@@ -56,6 +57,8 @@ const envSchema = z.object({
   SIM_LATENCY_MS: int(3000),
   SIM_SEED: int(1),
   TENANT_ORM_IDLE_MS: int(10 * 60_000, 1000),
+  TENANT_CONNECTION_BUDGET: int(40, 1),
+  TENANT_CONNECTION_WAIT_MS: int(5000, 1),
   /** Time between readiness turning 503 and the server closing, so load balancers stop routing first. */
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).optional(),
   PROVIDER_DEADLINE_MS: int(15 * 60_000, 1000),
@@ -74,8 +77,38 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES: int(10, 1),
   LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).optional(),
   LOGIN_LOCKOUT_SECONDS: int(900, 1),
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((raw, ctx): TrustProxy => {
+      const text = raw?.trim() ?? '';
+      if (text === '') return false;
+      if (/^\d+$/.test(text)) return Number(text);
+      const entries = text.split(',').map((entry) => entry.trim());
+      for (const entry of entries) {
+        if (!isProxyAddress(entry))
+          ctx.addIssue({ code: 'custom', message: `not a hop count, address or CIDR: ${entry}` });
+      }
+      return entries;
+    }),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
+
+/**
+ * Express's `trust proxy` setting: false (the socket's address is the client's), a number of proxy hops
+ * to trust in X-Forwarded-For, or the addresses/CIDRs (or proxy-addr's `loopback`, `linklocal`,
+ * `uniquelocal`) of trusted proxies.
+ */
+export type TrustProxy = false | number | readonly string[];
+
+const isProxyAddress = (entry: string): boolean => {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+};
 
 export type Secrets = Readonly<{ operatorToken: string; jwtSecret: string; masterKey: Buffer }>;
 
@@ -99,6 +132,12 @@ export type AppConfig = Readonly<{
   publicUrl: string | undefined;
   simulator: Readonly<{ port: number; transactions: number; latencyMs: number; seed: number }>;
   tenantOrmIdleMs: number;
+  /**
+   * Physical connections all tenant databases of one process may hold at once, and how long (ms) a request
+   * waits for one before answering 503. Default 40 / 5000: sized for PostgreSQL's default
+   * `max_connections=100`, beside the control (10) and event-store pools (ADR 0009; bench/RESULTS.md).
+   */
+  tenantConnections: Readonly<{ budget: number; waitMs: number }>;
   shutdownDelayMs: number;
   /** How long a tenant's `active` status is trusted by the token check: a disabled tenant's tokens stop working within it. */
   tenantStatusCacheMs: number;
@@ -113,6 +152,8 @@ export type AppConfig = Readonly<{
   host: string;
   /** Login throttling (issue 6, item 7): failures per tenant+username and per client address, lockout. */
   login: Readonly<{ maxFailures: number; maxFailuresPerAddress: number; lockoutSeconds: number }>;
+  /** TRUST_PROXY: whose X-Forwarded-For gives `req.ip`, the address login throttling counts. */
+  trustProxy: TrustProxy;
 }>;
 
 export class ConfigError extends Error {
@@ -224,6 +265,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       seed: e.SIM_SEED,
     },
     tenantOrmIdleMs: e.TENANT_ORM_IDLE_MS,
+    tenantConnections: { budget: e.TENANT_CONNECTION_BUDGET, waitMs: e.TENANT_CONNECTION_WAIT_MS },
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS ?? (e.NODE_ENV === 'production' ? 5000 : 0),
     tenantStatusCacheMs: e.TENANT_STATUS_CACHE_MS,
     process: {
@@ -241,6 +283,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
     subscriptions: { maxAttempts: e.SUBSCRIPTION_MAX_ATTEMPTS, retryCapMs: e.SUBSCRIPTION_RETRY_CAP_MS },
     logLevel: e.LOG_LEVEL,
     host: e.HOST ?? (e.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
+    trustProxy: e.TRUST_PROXY,
     login: {
       maxFailures: e.LOGIN_MAX_FAILURES,
       // api.md: one limit for both keys unless the operator sets the address's own (e.g. behind a NAT).

@@ -6,6 +6,7 @@ import {
   type Period,
   type ProviderName,
 } from '../../domain/report/provider-data.js';
+import { applyServerTimeouts } from '../http/server-timeouts.js';
 import { JobIdCodec, type SimulatedJob } from './simulator-job-id.js';
 import {
   creditReport,
@@ -38,6 +39,11 @@ export type ProviderSimulatorOptions = Readonly<{
   seed: number;
   /** Default 127.0.0.1: the simulator is a development tool, not something to expose. */
   host?: string;
+  /**
+   * Epoch milliseconds; default `Date.now`. Tests inject a clock they advance, so "still processing" and
+   * "done after the latency" never race a loaded machine.
+   */
+  now?: () => number;
 }>;
 
 export type RunningProviderSimulator = Readonly<{
@@ -197,6 +203,7 @@ export const startProviderSimulator = async (
     throw new RangeError('transactions must be ≥ 0');
   if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new RangeError('latencyMs must be ≥ 0');
   const host = options.host ?? '127.0.0.1';
+  const now = options.now ?? Date.now;
   const jobIds = new JobIdCodec(seed);
   const flakyKey = hash32(`flaky:${seed}`);
   // A counter rather than a hash of the request: a client that retries the very same call must be able to
@@ -267,7 +274,7 @@ export const startProviderSimulator = async (
         'this Idempotency-Key was used with another request body',
       );
     }
-    const jobId = known?.jobId ?? jobIds.encode({ provider, taxId, period, submittedAt: Date.now() });
+    const jobId = known?.jobId ?? jobIds.encode({ provider, taxId, period, submittedAt: now() });
     if (!known) {
       created.set(`${provider} ${taxId}`, (created.get(`${provider} ${taxId}`) ?? 0) + 1);
       if (key !== undefined) {
@@ -287,7 +294,7 @@ export const startProviderSimulator = async (
   const status = (provider: ProviderName, jobId: string, res: ServerResponse): void => {
     const job = findJob(provider, jobId);
     flake(job.taxId);
-    const state = stateOf(job, Date.now());
+    const state = stateOf(job, now());
     if (state.status === 'processing') {
       // retryAfterMs is a simulator extra: Retry-After has whole seconds, too coarse for fast tests.
       sendJson(
@@ -309,7 +316,7 @@ export const startProviderSimulator = async (
   ): void => {
     const job = findJob(provider, jobId);
     flake(job.taxId);
-    const state = stateOf(job, Date.now());
+    const state = stateOf(job, now());
     if (state.status === 'processing') {
       throw new HttpProblem(409, 'job-not-ready', 'Result not ready', 'the job is still processing', {
         retryAfterMs: state.retryAfterMs,
@@ -398,6 +405,8 @@ export const startProviderSimulator = async (
     });
   });
 
+  // The app's deliberate timeouts, not Node's 5 s keep-alive, which races the app's pooled client.
+  applyServerTimeouts(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {

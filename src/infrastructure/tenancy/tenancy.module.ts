@@ -10,14 +10,6 @@ import { DatabaseKeys } from './database-identity.js';
 import { PostgresTenantDirectory, templateFromDatabaseUrl } from './postgres-tenant-directory.js';
 import { MikroOrmTenantDatabases } from './tenant-databases.js';
 
-/**
- * Physical connections all tenant databases of one process may hold at once, and how long a request
- * waits for one before answering 503. Sized for PostgreSQL's default `max_connections=100`, beside the
- * control (10) and event-store pools (ADR 0009; figures in bench/RESULTS.md).
- */
-const TENANT_CONNECTION_BUDGET = 40;
-const TENANT_CONNECTION_WAIT_MS = 5_000;
-
 const controlUrl = (config: AppConfig): string => {
   if (!config.databaseUrl)
     throw new Error('DATABASE_URL is required (main starts an embedded PostgreSQL when unset)');
@@ -56,7 +48,8 @@ const controlUrl = (config: AppConfig): string => {
         const databases = new MikroOrmTenantDatabases({
           resolveUrl: (tenantId) => directory.connectionOf(tenantId),
           idleMs: config.tenantOrmIdleMs,
-          budget: new ConnectionBudget(TENANT_CONNECTION_BUDGET, TENANT_CONNECTION_WAIT_MS),
+          // TENANT_CONNECTION_BUDGET / TENANT_CONNECTION_WAIT_MS (app-config.ts, ADR 0009).
+          budget: new ConnectionBudget(config.tenantConnections.budget, config.tenantConnections.waitMs),
           logger,
         });
         directory.attach(databases);

@@ -22,7 +22,12 @@ let nextAddress = 10;
 const freshAddress = () => `127.0.0.${nextAddress++}`;
 
 /** POST /v1/auth/login from `address` (the socket's local address: what the server sees as `req.ip`). */
-const loginFrom = (app: TestApp, address: string, body: unknown): Promise<Answer> =>
+const loginFrom = (
+  app: TestApp,
+  address: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> =>
   new Promise((resolve, reject) => {
     const url = new URL('/v1/auth/login', app.baseUrl);
     const payload = JSON.stringify(body);
@@ -32,7 +37,11 @@ const loginFrom = (app: TestApp, address: string, body: unknown): Promise<Answer
         method: 'POST',
         localAddress: address,
         agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -106,7 +115,7 @@ describe('login throttling (e2e)', () => {
     const admin = await a.request('POST', '/v1/auth/login', {
       body: { tenantId: tenant, username: 'root', password: adminPassword },
     });
-    for (const name of ['ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gus', 'hal'])
+    for (const name of ['ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gus', 'hal', 'ivy', 'jon', 'kim', 'lea'])
       await addUser(admin.body.accessToken as string, name);
   }, 180_000); // two apps and nine scrypt hashes: slow on a loaded machine
 
@@ -114,6 +123,35 @@ describe('login throttling (e2e)', () => {
     await b?.close();
     await a?.close();
   });
+
+  // One failure for each of three users from one claimed address (no username reaches its limit), then a
+  // right password from that claimed address and from another one.
+  const failThenLogin = async (app: TestApp, socket: string) => {
+    const forwarded = (address: string) => ({ 'x-forwarded-for': address });
+    for (const name of ['ivy', 'jon', 'kim'])
+      expect((await loginFrom(app, socket, wrong(name), forwarded('203.0.113.7'))).status).toBe(401);
+    return {
+      same: await loginFrom(app, socket, right('lea'), forwarded('203.0.113.7')),
+      other: await loginFrom(app, socket, right('lea'), forwarded('198.51.100.9')),
+    };
+  };
+
+  it('with TRUST_PROXY=1 counts each X-Forwarded-For client apart', async () => {
+    const proxied = await startTestApp({ ...shared, DATABASE_URL: a.controlUrl, TRUST_PROXY: '1' });
+    try {
+      const { same, other } = await failThenLogin(proxied, freshAddress());
+      expectLockedOut(same);
+      expect(other.status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  }, 120_000);
+
+  it('without TRUST_PROXY ignores X-Forwarded-For: the socket address is locked out for every claimed client', async () => {
+    const { same, other } = await failThenLogin(a, freshAddress());
+    expectLockedOut(same);
+    expectLockedOut(other);
+  }, 60_000);
 
   it(`locks a username out after ${MAX_FAILURES} failures: 429 with Retry-After, even for the right password, until the lockout ends`, async () => {
     const from = freshAddress();

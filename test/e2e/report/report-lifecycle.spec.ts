@@ -258,6 +258,10 @@ describe('report lifecycle over HTTP (e2e)', () => {
     const response = await fetch(`${t.baseUrl}/v1/reports/${created.body.id}/events?access_token=${mia}`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    // Its final event carries signed links: never stored by a cache, as every /v1 answer.
+    expect(response.headers.get('cache-control')?.split(/,\s*/)).toContain('no-store');
+    expect(response.headers.get('cache-control')).not.toMatch(/no-cache/);
+    expect(response.headers.get('x-accel-buffering')).toBe('no');
     const text = await response.text(); // the server ends the stream after the final event
     const events = text
       .split('\n\n')

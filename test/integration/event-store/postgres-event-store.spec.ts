@@ -12,6 +12,7 @@ import {
   type PostgresEventStoreCreateOptions,
 } from '../../../src/infrastructure/event-store/postgres-event-store.js';
 import { clusterUrl, createTestDatabase } from '../../support/database.js';
+import { waitUntil } from '../../support/wait-until.js';
 import { eventStoreContract, type EventStoreHarness } from '../../support/event-store-contract.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -96,18 +97,45 @@ const connectionsTo = async (database: string, applicationName?: string) =>
     [database, applicationName ?? null],
   );
 
-const until = async (what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
-};
+const until = (what: string, condition: () => Promise<boolean>, timeoutMs?: number): Promise<void> =>
+  waitUntil(what, condition, timeoutMs);
+
+/**
+ * The notification tests poll so rarely that only a wake-up can deliver an event within WAKE_BOUND_MS, a
+ * bound generous enough for a loaded machine.
+ */
+const RARE_POLL_MS = 120_000;
+const WAKE_BOUND_MS = 30_000;
+const NOTIFICATION_TEST_TIMEOUT_MS = 4 * WAKE_BOUND_MS;
+
+/**
+ * Until the store's subscriber is idle: its LISTEN connection (unless `listening` is false) has run LISTEN, and one pool connection has
+ * finished reading the log while none is busy. Appending earlier would measure the subscriber's start-up
+ * (a connection, LISTEN, a first read), which a loaded machine makes slow, not the wake-up.
+ */
+const untilSubscriberIdle = (database: string, listening = true): Promise<void> =>
+  until('the subscriber is idle and listening', async () => {
+    const [row] = await onCluster<{ listening: number; read: number; busy: number }>(
+      `SELECT count(*) FILTER (WHERE application_name = 'conflux-event-store-listener' AND state = 'idle'
+                                 AND query ILIKE 'LISTEN%')::int AS listening,
+              count(*) FILTER (WHERE application_name <> 'conflux-event-store-listener' AND state = 'idle'
+                                 AND query LIKE 'WITH append_locks AS MATERIALIZED%')::int AS read,
+              count(*) FILTER (WHERE state = 'active')::int AS busy
+       FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+      [database],
+    );
+    return row.listening === (listening ? 1 : 0) && row.read >= 1 && row.busy === 0;
+  });
 
 /** The time from an append to its delivery to an already idle subscriber. */
-const deliveryDelay = async (store: PostgresEventStore, append: () => Promise<unknown>, tenantId: string) => {
+const deliveryDelay = async (
+  store: PostgresEventStore,
+  append: () => Promise<unknown>,
+  tenantId: string,
+  idle: () => Promise<void> = () => untilSubscriberIdle(db.name),
+) => {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 15_000);
+  const timer = setTimeout(() => controller.abort(), 2 * WAKE_BOUND_MS);
   let deliveredAt = 0;
   const subscription = (async () => {
     for await (const _ of store.subscribeToAll({ filter: { tenantId }, signal: controller.signal })) {
@@ -115,7 +143,7 @@ const deliveryDelay = async (store: PostgresEventStore, append: () => Promise<un
       controller.abort();
     }
   })();
-  await sleep(300);
+  await idle();
   const appendedAt = Date.now();
   await append();
   await subscription;
@@ -365,85 +393,105 @@ describe('PostgresEventStore on PostgreSQL', () => {
   });
 
   describe('notifications', () => {
-    it('wake an idle subscriber long before its poll interval', async () => {
-      const store = await PostgresEventStore.create(db.url, { pollIntervalMs: 20_000 });
-      try {
-        const tenant = `t${uid()}`;
-        const delay = await deliveryDelay(
-          store,
-          () => store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]),
-          tenant,
-        );
-        expect(delay).toBeLessThan(3_000);
-      } finally {
-        await store.close();
-      }
-    }, 30_000);
+    it(
+      'wake an idle subscriber long before its poll interval',
+      async () => {
+        const store = await PostgresEventStore.create(db.url, { pollIntervalMs: RARE_POLL_MS });
+        try {
+          const tenant = `t${uid()}`;
+          const delay = await deliveryDelay(
+            store,
+            () => store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]),
+            tenant,
+          );
+          expect(delay).toBeLessThan(WAKE_BOUND_MS);
+        } finally {
+          await store.close();
+        }
+      },
+      NOTIFICATION_TEST_TIMEOUT_MS,
+    );
 
-    it('an appendWithin wakes subscribers when its transaction commits', async () => {
-      const store = await PostgresEventStore.create(db.url, { pollIntervalMs: 20_000 });
-      const open = await openTransaction(db.url);
-      try {
-        const tenant = `t${uid()}`;
-        await store.appendWithin(open, `c-${tenant}.a`, [event('A', tenant)]);
-        const delay = await deliveryDelay(store, () => open.query('COMMIT'), tenant);
-        expect(delay).toBeLessThan(3_000);
-      } finally {
-        await open.end();
-        await store.close();
-      }
-    }, 30_000);
+    it(
+      'an appendWithin wakes subscribers when its transaction commits',
+      async () => {
+        const store = await PostgresEventStore.create(db.url, { pollIntervalMs: RARE_POLL_MS });
+        const open = await openTransaction(db.url);
+        try {
+          const tenant = `t${uid()}`;
+          await store.appendWithin(open, `c-${tenant}.a`, [event('A', tenant)]);
+          const delay = await deliveryDelay(store, () => open.query('COMMIT'), tenant);
+          expect(delay).toBeLessThan(WAKE_BOUND_MS);
+        } finally {
+          await open.end();
+          await store.close();
+        }
+      },
+      NOTIFICATION_TEST_TIMEOUT_MS,
+    );
 
-    it('keep a subscriber going after its LISTEN connection is killed', async () => {
-      const store = await PostgresEventStore.create(db.url, { pollIntervalMs: 20_000, listenRetryMs: 50 });
-      const tenant = `t${uid()}`;
-      const controller = new AbortController();
-      const received: RecordedEvent[] = [];
-      const subscription = (async () => {
-        for await (const e of store.subscribeToAll({
-          filter: { tenantId: tenant },
-          signal: controller.signal,
-        }))
-          received.push(e);
-      })();
-      try {
-        let listeners: { pid: number }[] = [];
-        await until('the listener connects', async () => {
-          listeners = await connectionsTo(db.name, 'conflux-event-store-listener');
-          return listeners.length === 1;
+    it(
+      'keep a subscriber going after its LISTEN connection is killed',
+      async () => {
+        const store = await PostgresEventStore.create(db.url, {
+          pollIntervalMs: RARE_POLL_MS,
+          listenRetryMs: 50,
         });
-        await onCluster('SELECT pg_terminate_backend($1)', [listeners[0].pid]);
-        await until('a new listener connects', async () => {
-          const now = await connectionsTo(db.name, 'conflux-event-store-listener');
-          return now.length === 1 && now[0].pid !== listeners[0].pid;
-        });
-        await sleep(200);
-        const appendedAt = Date.now();
-        await store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]);
-        await until('the event arrives', async () => received.length === 1, 5_000);
-        expect(Date.now() - appendedAt).toBeLessThan(5_000);
-      } finally {
-        controller.abort();
-        await subscription;
-        await store.close();
-      }
-    }, 30_000);
-
-    it('are optional: with notify off a subscriber still receives events by polling', async () => {
-      const store = await PostgresEventStore.create(db.url, { notify: false, pollIntervalMs: 100 });
-      try {
         const tenant = `t${uid()}`;
-        const delay = await deliveryDelay(
-          store,
-          () => store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]),
-          tenant,
-        );
-        expect(delay).toBeLessThan(3_000);
-        expect(await connectionsTo(db.name, 'conflux-event-store-listener')).toEqual([]);
-      } finally {
-        await store.close();
-      }
-    }, 30_000);
+        const controller = new AbortController();
+        const received: RecordedEvent[] = [];
+        const subscription = (async () => {
+          for await (const e of store.subscribeToAll({
+            filter: { tenantId: tenant },
+            signal: controller.signal,
+          }))
+            received.push(e);
+        })();
+        try {
+          let listeners: { pid: number }[] = [];
+          await until('the listener connects', async () => {
+            listeners = await connectionsTo(db.name, 'conflux-event-store-listener');
+            return listeners.length === 1;
+          });
+          await onCluster('SELECT pg_terminate_backend($1)', [listeners[0].pid]);
+          await until('a new listener connects', async () => {
+            const now = await connectionsTo(db.name, 'conflux-event-store-listener');
+            return now.length === 1 && now[0].pid !== listeners[0].pid;
+          });
+          await untilSubscriberIdle(db.name);
+          const appendedAt = Date.now();
+          await store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]);
+          await until('the event arrives', async () => received.length === 1);
+          expect(Date.now() - appendedAt).toBeLessThan(WAKE_BOUND_MS);
+        } finally {
+          controller.abort();
+          await subscription;
+          await store.close();
+        }
+      },
+      NOTIFICATION_TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'are optional: with notify off a subscriber still receives events by polling',
+      async () => {
+        const store = await PostgresEventStore.create(db.url, { notify: false, pollIntervalMs: 100 });
+        try {
+          const tenant = `t${uid()}`;
+          const delay = await deliveryDelay(
+            store,
+            () => store.appendToStream(`c-${tenant}.a`, [event('A', tenant)]),
+            tenant,
+            () => untilSubscriberIdle(db.name, false),
+          );
+          expect(delay).toBeLessThan(WAKE_BOUND_MS);
+          expect(await connectionsTo(db.name, 'conflux-event-store-listener')).toEqual([]);
+        } finally {
+          await store.close();
+        }
+      },
+      NOTIFICATION_TEST_TIMEOUT_MS,
+    );
   });
 
   describe('connections', () => {

@@ -82,7 +82,9 @@ export class ReportEventStream implements BeforeApplicationShutdown {
       }
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
-        'Cache-Control': 'no-cache, no-transform',
+        // no-store like every /v1 answer (the final event carries signed download links); writeHead would
+        // otherwise replace the security headers' no-store. no-transform keeps proxies from buffering.
+        'Cache-Control': 'no-store, no-transform',
         Connection: 'keep-alive',
         'X-Accel-Buffering': 'no',
       });

@@ -108,6 +108,7 @@ describe('loadConfig', () => {
       downloadUrlTtlSeconds: 900,
       databaseUrl: undefined,
       shutdownDelayMs: 0,
+      tenantConnections: { budget: 40, waitMs: 5000 },
     });
   });
 
@@ -139,6 +140,33 @@ describe('loadConfig', () => {
       PROVIDER_DEADLINE_MS: '60000',
     };
     expect(problemsOf(env)).toEqual([expect.not.stringContaining('not recognised')]);
+  });
+
+  it('reads TRUST_PROXY as false when unset, a hop count, or a list of addresses/CIDRs, refusing anything else', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).trustProxy).toBe(false);
+    expect(loadConfig({ DATA_DIR: dataDir, TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(
+      loadConfig({ DATA_DIR: dataDir, TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1,loopback' }).trustProxy,
+    ).toEqual(['10.0.0.0/8', '127.0.0.1', '::1', 'loopback']);
+    for (const bad of ['true', '10.0.0.0/33', 'proxy.example.com', '1.2.3.4,'])
+      expect(problemsOf({ DATA_DIR: dataDir, TRUST_PROXY: bad })).toEqual([
+        expect.stringMatching(/^TRUST_PROXY: /),
+      ]);
+  });
+
+  it('reads the tenant connection budget and its wait, and refuses a budget below one', () => {
+    const config = loadConfig({
+      DATA_DIR: dataDir,
+      TENANT_CONNECTION_BUDGET: '12',
+      TENANT_CONNECTION_WAIT_MS: '750',
+    });
+    expect(config.tenantConnections).toEqual({ budget: 12, waitMs: 750 });
+    expect(problemsOf({ DATA_DIR: dataDir, TENANT_CONNECTION_BUDGET: '0' })).toEqual([
+      expect.stringMatching(/^TENANT_CONNECTION_BUDGET: /),
+    ]);
+    expect(problemsOf({ DATA_DIR: dataDir, TENANT_CONNECTION_WAIT_MS: 'soon' })).toEqual([
+      expect.stringMatching(/^TENANT_CONNECTION_WAIT_MS: /),
+    ]);
   });
 
   describe('provider URLs: real providers or the bundled simulator, never a mix', () => {

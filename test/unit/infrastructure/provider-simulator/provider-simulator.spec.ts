@@ -1,15 +1,27 @@
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type RunningProviderSimulator,
   startProviderSimulator,
 } from '../../../../src/infrastructure/provider-simulator/provider-simulator.js';
+import { SERVER_TIMEOUTS } from '../../../../src/infrastructure/http/server-timeouts.js';
 import { PROVIDER_NAMES, type ProviderName } from '../../../../src/domain/report/provider-data.js';
 
 const LATENCY_MS = 150;
 const TRANSACTIONS = 2500;
 const period = { from: '2024-01-01', to: '2024-12-31' };
+/**
+ * The simulators' clock, advanced by the tests instead of sleeping: "still processing" and "done after the
+ * latency" then hold however slow the machine is.
+ */
+let clockMs = Date.parse('2026-01-01T00:00:00Z');
+const now = () => clockMs;
+const advance = (ms: number) => {
+  clockMs += ms;
+};
+/** Sequential HTTP calls by the hundred: generous on a loaded machine. */
+const MANY_CALLS_TIMEOUT_MS = 120_000 * Number(process.env.TEST_WAIT_SCALE ?? 1);
 
 let sim: RunningProviderSimulator;
 beforeAll(async () => {
@@ -18,6 +30,7 @@ beforeAll(async () => {
     transactions: TRANSACTIONS,
     latencyMs: LATENCY_MS,
     seed: 42,
+    now,
   });
 });
 afterAll(() => sim.close());
@@ -39,6 +52,18 @@ const sha256 = async (res: Response) =>
     .update(Buffer.from(await res.arrayBuffer()))
     .digest('hex');
 
+describe('server', () => {
+  it("keeps idle connections as long as the app's server does, not Node's default 5 s", async () => {
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) =>
+      request(`${sim.url}/health`, { agent: new Agent({ keepAlive: true }) }, resolve)
+        .on('error', reject)
+        .end(),
+    );
+    res.resume();
+    expect(res.headers['keep-alive']).toBe(`timeout=${SERVER_TIMEOUTS.keepAliveTimeoutMs / 1000}`);
+  });
+});
+
 describe('job lifecycle', () => {
   it('accepts a job with 202 and reports processing, with Retry-After, until the latency has passed', async () => {
     const res = await submit('credit-bureau', 'LIFE-1');
@@ -57,7 +82,7 @@ describe('job lifecycle', () => {
     expect(notReady.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(await notReady.json()).toMatchObject({ status: 409, title: expect.any(String) });
 
-    await sleep(LATENCY_MS + 20);
+    advance(LATENCY_MS + 20);
     const later = await statusOf('credit-bureau', body.jobId);
     expect(later.body).toEqual({ jobId: body.jobId, status: 'done' });
     expect(later.res.headers.get('retry-after')).toBeNull();
@@ -106,18 +131,20 @@ describe('job lifecycle', () => {
     const jobId = await jobIdOf('bank-transactions', 'RESTART-1');
     const before = await fetch(`${sim.url}/bank-transactions/jobs/${jobId}`);
     expect(before.status).toBe(200);
-    await sleep(LATENCY_MS + 20);
+    advance(LATENCY_MS + 20);
     const reborn = await startProviderSimulator({
       port: 0,
       transactions: TRANSACTIONS,
       latencyMs: LATENCY_MS,
       seed: 42,
+      now,
     });
     const stranger = await startProviderSimulator({
       port: 0,
       transactions: TRANSACTIONS,
       latencyMs: LATENCY_MS,
       seed: 43,
+      now,
     });
     try {
       const status = await fetch(`${reborn.url}/bank-transactions/jobs/${jobId}`);
@@ -136,7 +163,7 @@ describe('results', () => {
   let bankJob: string;
   beforeAll(async () => {
     bankJob = await jobIdOf('bank-transactions', 'RESULT-1');
-    await sleep(LATENCY_MS + 20);
+    advance(LATENCY_MS + 20);
   });
 
   it('streams exactly SIM_TRANSACTIONS transactions as NDJSON', async () => {
@@ -154,7 +181,7 @@ describe('results', () => {
   it('gives the same bytes to every job about the same subject and period', async () => {
     const again = await jobIdOf('bank-transactions', 'RESULT-1');
     const other = await jobIdOf('bank-transactions', 'RESULT-2');
-    await sleep(LATENCY_MS + 20);
+    advance(LATENCY_MS + 20);
     const first = await sha256(await fetch(`${sim.url}/bank-transactions/jobs/${bankJob}/result`));
     expect(await sha256(await fetch(`${sim.url}/bank-transactions/jobs/${again}/result`))).toBe(first);
     expect(await sha256(await fetch(`${sim.url}/bank-transactions/jobs/${other}/result`))).not.toBe(first);
@@ -183,7 +210,7 @@ describe('results', () => {
   it('returns one credit report and the tax filings as JSON', async () => {
     const credit = await jobIdOf('credit-bureau', 'RESULT-1');
     const tax = await jobIdOf('tax-authority', 'RESULT-1');
-    await sleep(LATENCY_MS + 20);
+    advance(LATENCY_MS + 20);
     const report = await (await fetch(`${sim.url}/credit-bureau/jobs/${credit}/result`)).json();
     expect(report).toEqual({
       score: expect.any(Number),
@@ -237,7 +264,7 @@ describe('subject prefixes', () => {
   ] as const)('%s fails only the %s job, after the latency', async (taxId, failing) => {
     const jobs = await Promise.all(PROVIDER_NAMES.map(async (p) => [p, await jobIdOf(p, taxId)] as const));
     expect((await statusOf(failing, jobs.find(([p]) => p === failing)![1])).body.status).toBe('processing');
-    await sleep(LATENCY_MS + 20);
+    advance(LATENCY_MS + 20);
     for (const [provider, jobId] of jobs) {
       const { body } = await statusOf(provider, jobId);
       if (provider === failing) {
@@ -260,43 +287,47 @@ describe('subject prefixes', () => {
     const submitted = await statusOf('tax-authority', slow);
     expect(submitted.body.retryAfterMs).toBeGreaterThan(LATENCY_MS * 9);
     expect(submitted.res.headers.get('retry-after')).toBe(String(Math.ceil((LATENCY_MS * 10) / 1000)));
-    await sleep(LATENCY_MS * 2);
+    advance(LATENCY_MS * 2);
     expect((await statusOf('tax-authority', normal)).body.status).toBe('done');
     expect((await statusOf('tax-authority', slow)).body.status).toBe('processing');
-    await sleep(LATENCY_MS * 8 + 50);
+    advance(LATENCY_MS * 8 + 50);
     expect((await statusOf('tax-authority', slow)).body.status).toBe('done');
   });
 
-  it('flaky answers about 30 % of calls on every endpoint with 503 and Retry-After: 1', async () => {
-    const jobId = await (async () => {
-      for (;;) {
-        const res = await submit('bank-transactions', 'flaky-1');
-        if (res.status === 202) return ((await res.json()) as { jobId: string }).jobId;
-        expect([429, 503]).toContain(res.status);
+  it(
+    'flaky answers about 30 % of calls on every endpoint with 503 and Retry-After: 1',
+    async () => {
+      const jobId = await (async () => {
+        for (;;) {
+          const res = await submit('bank-transactions', 'flaky-1');
+          if (res.status === 202) return ((await res.json()) as { jobId: string }).jobId;
+          expect([429, 503]).toContain(res.status);
+        }
+      })();
+      advance(LATENCY_MS + 20);
+      const counts = new Map<number, number>();
+      const calls = 900;
+      for (let i = 0; i < calls; i++) {
+        const url =
+          i % 3 === 0
+            ? `${sim.url}/bank-transactions/jobs/${jobId}`
+            : `${sim.url}/bank-transactions/jobs/${jobId}/result?offset=${i}&limit=1`;
+        const res = await fetch(url);
+        await res.arrayBuffer();
+        counts.set(res.status, (counts.get(res.status) ?? 0) + 1);
+        if (res.status !== 200) expect(res.headers.get('retry-after')).toBe('1');
       }
-    })();
-    await sleep(LATENCY_MS + 20);
-    const counts = new Map<number, number>();
-    const calls = 900;
-    for (let i = 0; i < calls; i++) {
-      const url =
-        i % 3 === 0
-          ? `${sim.url}/bank-transactions/jobs/${jobId}`
-          : `${sim.url}/bank-transactions/jobs/${jobId}/result?offset=${i}&limit=1`;
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      counts.set(res.status, (counts.get(res.status) ?? 0) + 1);
-      if (res.status !== 200) expect(res.headers.get('retry-after')).toBe('1');
-    }
-    expect((counts.get(503) ?? 0) / calls).toBeGreaterThan(0.25);
-    expect((counts.get(503) ?? 0) / calls).toBeLessThan(0.35);
-    expect((counts.get(200) ?? 0) / calls).toBeGreaterThan(0.6);
-    expect([...counts.keys()].sort()).toEqual(expect.arrayContaining([200, 503]));
-    // Everyone else is unaffected.
-    const steady = await jobIdOf('credit-bureau', 'steady-1');
-    for (let i = 0; i < 50; i++)
-      expect((await fetch(`${sim.url}/credit-bureau/jobs/${steady}`)).status).toBe(200);
-  });
+      expect((counts.get(503) ?? 0) / calls).toBeGreaterThan(0.25);
+      expect((counts.get(503) ?? 0) / calls).toBeLessThan(0.35);
+      expect((counts.get(200) ?? 0) / calls).toBeGreaterThan(0.6);
+      expect([...counts.keys()].sort()).toEqual(expect.arrayContaining([200, 503]));
+      // Everyone else is unaffected.
+      const steady = await jobIdOf('credit-bureau', 'steady-1');
+      for (let i = 0; i < 50; i++)
+        expect((await fetch(`${sim.url}/credit-bureau/jobs/${steady}`)).status).toBe(200);
+    },
+    MANY_CALLS_TIMEOUT_MS,
+  );
 });
 
 describe('Idempotency-Key on submit', () => {
@@ -314,7 +345,7 @@ describe('Idempotency-Key on submit', () => {
 
   it('answers the same job for the same key and creates no second one; without a key every submit is a job', async () => {
     const first = (await (await submitWithKey('credit-bureau', 'IDEM-1', 'k-1')).json()) as { jobId: string };
-    await sleep(5);
+    advance(5);
     const again = await submitWithKey('credit-bureau', 'IDEM-1', 'k-1');
     expect(again.status).toBe(202);
     expect(((await again.json()) as { jobId: string }).jobId).toBe(first.jobId);
