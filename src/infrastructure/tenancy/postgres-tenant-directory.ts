@@ -12,13 +12,14 @@ import {
   TenantAlreadyExists,
   TenantDatabaseExists,
   TenantDatabaseInUse,
+  TenantDatabaseReserved,
   TenantDatabaseUnavailable,
   TenantDatabaseUnusable,
 } from '../../domain/tenant/tenant.errors.js';
 import { redactSecrets } from '../logging/pino-logger.js';
 import { migrateSchema } from '../postgres/transaction.js';
 import type { CredentialCipher } from './credential-cipher.js';
-import type { DatabaseKeys } from './database-identity.js';
+import { type DatabaseKeys, reservedDatabase } from './database-identity.js';
 import type { MikroOrmTenantDatabases } from './tenant-databases.js';
 
 /** The database a tenant gets when the operator gives none. Tenant ids are `^[a-z][a-z0-9]{1,30}$`. */
@@ -65,6 +66,8 @@ export type PostgresTenantDirectoryOptions = Readonly<{
    * host, port or credentials change); `{db}` is replaced by the database name.
    */
   databaseUrlTemplate: string;
+  /** DATABASE_URL: a tenant is never given the control database. */
+  controlDatabaseUrl: string;
   logger: Logger;
 }>;
 
@@ -220,6 +223,8 @@ export class PostgresTenantDirectory implements TenantDirectory {
     const database = tenantDatabaseName(tenant.id);
     const url = tenant.databaseUrl ?? this.managedUrl(database);
     const log = this.options.logger.child({ tenantId: tenant.id });
+    const reserved = managed ? undefined : reservedDatabase(url, this.options.controlDatabaseUrl);
+    if (reserved) throw new TenantDatabaseReserved(reserved);
 
     // 1. Reserve the id and the database. Concurrent creates of one id meet on the primary key, of one
     //    database on the unique key: exactly one gets the row.
@@ -302,7 +307,11 @@ export class PostgresTenantDirectory implements TenantDirectory {
   private async createDatabase(database: string): Promise<void> {
     await this.onMaintenanceDatabase(async (client) => {
       try {
-        await client.query(`CREATE DATABASE "${database}"`);
+        await client.query(
+          // From the pristine template0: whatever was left in template1 (a table, a tenant marker) is
+          // never copied into a tenant. template0 carries the encoding and locale initdb gave the cluster.
+          `CREATE DATABASE "${database}" TEMPLATE template0`,
+        );
       } catch (error) {
         if ((error as { code?: string }).code === '42P04') throw new TenantDatabaseExists(database);
         throw error;
