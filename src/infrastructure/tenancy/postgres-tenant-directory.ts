@@ -19,7 +19,7 @@ import {
 import { redactSecrets } from '../logging/pino-logger.js';
 import { migrateSchema } from '../postgres/transaction.js';
 import type { CredentialCipher } from './credential-cipher.js';
-import { type DatabaseKeys, reservedDatabase } from './database-identity.js';
+import { type DatabaseKeys, reservedDatabase, SYSTEM_DATABASES } from './database-identity.js';
 import type { MikroOrmTenantDatabases } from './tenant-databases.js';
 
 /** The database a tenant gets when the operator gives none. Tenant ids are `^[a-z][a-z0-9]{1,30}$`. */
@@ -269,6 +269,7 @@ export class PostgresTenantDirectory implements TenantDirectory {
       }
       // 3. Open (which migrates) — a database given by the operator may be unreachable or unsuitable.
       try {
+        if (!managed) await this.refuseReservedByContent(url, tenant.id);
         await databases.em(tenant.id);
       } catch (error) {
         // Unreachable is the operator's URL being wrong here (422), not an outage of a tenant that exists.
@@ -288,6 +289,35 @@ export class PostgresTenantDirectory implements TenantDirectory {
     } catch (error) {
       await this.undo(tenant.id, database, created, log);
       throw error;
+    }
+  }
+
+  /**
+   * The URL check (`reservedDatabase`) cannot see through every spelling (another port or a proxy to the
+   * same server), so the database itself is asked, before anything is migrated into it: a system database
+   * by `current_database()`, and the control database by the row this very provisioning reserved, which
+   * only the control database holds. Throws TenantDatabaseReserved; connection errors propagate.
+   */
+  private async refuseReservedByContent(url: string, tenantId: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ name: string; control: boolean }>(
+        `SELECT current_database() AS name,
+                to_regclass('tenants') IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'database_key')
+                  AS control`,
+      );
+      if (SYSTEM_DATABASES.has(rows[0]?.name ?? '')) throw new TenantDatabaseReserved('system');
+      if (!rows[0]?.control) return;
+      const mine = await client.query(
+        "SELECT 1 FROM tenants WHERE id = $1 AND status = 'provisioning' AND database_key = $2",
+        [tenantId, this.options.keys.of(url)],
+      );
+      if ((mine.rowCount ?? 0) > 0) throw new TenantDatabaseReserved('control');
+    } finally {
+      await client.end();
     }
   }
 

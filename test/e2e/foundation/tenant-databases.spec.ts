@@ -150,6 +150,8 @@ describe('tenant databases: one per tenant, and one outage stays one tenant’s 
       withDatabase(clusterUrl(), 'postgres'),
       withDatabase(clusterUrl(), '%74emplate1'),
       relay.url('template1'),
+      // Another port to the same server: the URL cannot tell, the database itself can.
+      relay.url(control.pathname.slice(1)),
     ];
     for (const spelling of spellings) {
       const id = newId();
