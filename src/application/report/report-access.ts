@@ -57,3 +57,10 @@ export class FileNotFound extends DomainError {
     super('file_not_found', `The report has no file ${fileName}`);
   }
 }
+
+/** The user of a verified token is not in the tenant database (deleted since the token was issued): 401. */
+export class CallerUnknown extends DomainError {
+  constructor() {
+    super('caller_unknown', 'The user of this access token no longer exists.');
+  }
+}

@@ -27,6 +27,19 @@ export class TenantDatabaseUnusable extends DomainError {
 }
 
 /**
+ * The database the operator gave is one the service or the cluster needs for itself: a system database
+ * (`template0`, `template1`, `postgres`) or the control database. Refused before anything is migrated.
+ */
+export class TenantDatabaseReserved extends DomainError {
+  constructor(what: 'system' | 'control') {
+    super(
+      'tenant_database_reserved',
+      `databaseUrl names ${what === 'system' ? "one of the cluster's system databases" : 'the control database'}; give a database of the tenant's own.`,
+    );
+  }
+}
+
+/**
  * The tenant's database cannot be reached now (refused, timed out, shutting down, too many connections).
  * Only this tenant's requests answer 503; `retryAfterSeconds` becomes `Retry-After`.
  */

@@ -66,3 +66,29 @@ export class DatabaseKeys {
       .digest('hex');
   }
 }
+
+/**
+ * Databases every PostgreSQL cluster has for itself: `template1` (what CREATE DATABASE copies by
+ * default), `template0` (its pristine copy) and `postgres` (the maintenance database tools connect to).
+ * Migrating a tenant into one of them spoils the cluster (a tenant marker in `template1` would be copied
+ * into every database created after it). PostgreSQL docs, "Template Databases".
+ */
+export const SYSTEM_DATABASES: ReadonlySet<string> = new Set(['template0', 'template1', 'postgres']);
+
+/**
+ * Why a database the operator gives for a tenant must not be used, judged from the URLs alone (by the
+ * same identity as the one-tenant-one-database rule): `'system'` when it names a cluster's system
+ * database (on any server), `'control'` when it is the control database itself (DATABASE_URL), else
+ * undefined. Throws when either string is not a URL.
+ */
+export const reservedDatabase = (
+  databaseUrl: string,
+  controlDatabaseUrl: string,
+): 'system' | 'control' | undefined => {
+  const given = databaseIdentity(databaseUrl);
+  if (SYSTEM_DATABASES.has(given.database)) return 'system';
+  const control = databaseIdentity(controlDatabaseUrl);
+  return given.host === control.host && given.port === control.port && given.database === control.database
+    ? 'control'
+    : undefined;
+};

@@ -12,13 +12,14 @@ import {
   TenantAlreadyExists,
   TenantDatabaseExists,
   TenantDatabaseInUse,
+  TenantDatabaseReserved,
   TenantDatabaseUnavailable,
   TenantDatabaseUnusable,
 } from '../../domain/tenant/tenant.errors.js';
 import { redactSecrets } from '../logging/pino-logger.js';
 import { migrateSchema } from '../postgres/transaction.js';
 import type { CredentialCipher } from './credential-cipher.js';
-import type { DatabaseKeys } from './database-identity.js';
+import { type DatabaseKeys, reservedDatabase, SYSTEM_DATABASES } from './database-identity.js';
 import type { MikroOrmTenantDatabases } from './tenant-databases.js';
 
 /** The database a tenant gets when the operator gives none. Tenant ids are `^[a-z][a-z0-9]{1,30}$`. */
@@ -65,6 +66,8 @@ export type PostgresTenantDirectoryOptions = Readonly<{
    * host, port or credentials change); `{db}` is replaced by the database name.
    */
   databaseUrlTemplate: string;
+  /** DATABASE_URL: a tenant is never given the control database. */
+  controlDatabaseUrl: string;
   logger: Logger;
 }>;
 
@@ -220,6 +223,8 @@ export class PostgresTenantDirectory implements TenantDirectory {
     const database = tenantDatabaseName(tenant.id);
     const url = tenant.databaseUrl ?? this.managedUrl(database);
     const log = this.options.logger.child({ tenantId: tenant.id });
+    const reserved = managed ? undefined : reservedDatabase(url, this.options.controlDatabaseUrl);
+    if (reserved) throw new TenantDatabaseReserved(reserved);
 
     // 1. Reserve the id and the database. Concurrent creates of one id meet on the primary key, of one
     //    database on the unique key: exactly one gets the row.
@@ -264,6 +269,7 @@ export class PostgresTenantDirectory implements TenantDirectory {
       }
       // 3. Open (which migrates) — a database given by the operator may be unreachable or unsuitable.
       try {
+        if (!managed) await this.refuseReservedByContent(url, tenant.id);
         await databases.em(tenant.id);
       } catch (error) {
         // Unreachable is the operator's URL being wrong here (422), not an outage of a tenant that exists.
@@ -286,6 +292,35 @@ export class PostgresTenantDirectory implements TenantDirectory {
     }
   }
 
+  /**
+   * The URL check (`reservedDatabase`) cannot see through every spelling (another port or a proxy to the
+   * same server), so the database itself is asked, before anything is migrated into it: a system database
+   * by `current_database()`, and the control database by the row this very provisioning reserved, which
+   * only the control database holds. Throws TenantDatabaseReserved; connection errors propagate.
+   */
+  private async refuseReservedByContent(url: string, tenantId: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ name: string; control: boolean }>(
+        `SELECT current_database() AS name,
+                to_regclass('tenants') IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'database_key')
+                  AS control`,
+      );
+      if (SYSTEM_DATABASES.has(rows[0]?.name ?? '')) throw new TenantDatabaseReserved('system');
+      if (!rows[0]?.control) return;
+      const mine = await client.query(
+        "SELECT 1 FROM tenants WHERE id = $1 AND status = 'provisioning' AND database_key = $2",
+        [tenantId, this.options.keys.of(url)],
+      );
+      if ((mine.rowCount ?? 0) > 0) throw new TenantDatabaseReserved('control');
+    } finally {
+      await client.end();
+    }
+  }
+
   private async undo(tenantId: string, database: string, created: boolean, log: Logger): Promise<void> {
     try {
       await this.databases?.forget(tenantId);
@@ -302,7 +337,11 @@ export class PostgresTenantDirectory implements TenantDirectory {
   private async createDatabase(database: string): Promise<void> {
     await this.onMaintenanceDatabase(async (client) => {
       try {
-        await client.query(`CREATE DATABASE "${database}"`);
+        await client.query(
+          // From the pristine template0: whatever was left in template1 (a table, a tenant marker) is
+          // never copied into a tenant. template0 carries the encoding and locale initdb gave the cluster.
+          `CREATE DATABASE "${database}" TEMPLATE template0`,
+        );
       } catch (error) {
         if ((error as { code?: string }).code === '42P04') throw new TenantDatabaseExists(database);
         throw error;

@@ -35,6 +35,7 @@ const controlUrl = (config: AppConfig): string => {
           keys: new DatabaseKeys(config.secrets.masterKey),
           databaseUrlTemplate:
             config.tenantDatabaseUrlTemplate ?? templateFromDatabaseUrl(controlUrl(config)),
+          controlDatabaseUrl: controlUrl(config),
           logger: logger.child({ component: 'tenants' }),
         });
         await directory.ensureSchema();

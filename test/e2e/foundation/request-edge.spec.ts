@@ -138,6 +138,40 @@ describe('the request edge (e2e)', () => {
       }
     });
 
+    it('answers malformed percent-encoding in a query with 400 naming the parameter', async () => {
+      for (const [query, field] of [
+        ['startingAfter=%ED%A0%80', 'startingAfter'],
+        ['limit=10&startingAfter=%C0%80', 'startingAfter'],
+        ['startingAfter=%E0%A4%A', 'startingAfter'],
+        ['limit=%FF', 'limit'],
+        ['%ED%A0%80=1', 'query'],
+      ]) {
+        const response = await raw(t.baseUrl, 'GET', `/v1/reports?${query}`, {
+          authorization: `Bearer ${admin}`,
+        });
+        expectProblem(response, 400);
+        expect({ query, fields: fieldsOf(response) }).toEqual({ query, fields: [field] });
+      }
+    });
+
+    it('answers a JSON body that is not an object with 400 naming body', async () => {
+      for (const body of ['null', '"x"', '42', 'false']) {
+        const response = await raw(
+          t.baseUrl,
+          'POST',
+          '/v1/reports',
+          { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+          body,
+        );
+        expectProblem(response, 400);
+        expect({ body, type: response.body.type, fields: fieldsOf(response) }).toEqual({
+          body,
+          type: expect.not.stringMatching(/malformed-json$/),
+          fields: ['body'],
+        });
+      }
+    });
+
     it('refuses NUL in a query, and bounds numbers', async () => {
       const nul = await t.request('GET', '/v1/reports?startingAfter=%00', { token: admin });
       expectProblem(nul, 400);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Server, type Socket, createServer, connect } from 'node:net';
-import { clusterUrl, createTestDatabase } from '../../support/database.js';
+import { clusterUrl, createTestDatabase, withDatabase } from '../../support/database.js';
 import { type TestApp, type TestResponse, query, startTestApp } from '../../support/test-app.js';
 
 const PROBLEM = /^application\/problem\+json/;
@@ -137,6 +137,42 @@ describe('tenant databases: one per tenant, and one outage stays one tenant’s 
     expect(await query(db.url, 'SELECT username FROM users')).toEqual([{ username: 'owner' }]);
     expect(await query(db.url, 'SELECT tenant_id FROM conflux_tenant')).toEqual([{ tenant_id: owner }]);
     expect((await login(owner, 'owner')).status).toBe(200);
+  });
+
+  it('refuses the control database and the cluster’s system databases, however spelled, before migrating anything (422)', async () => {
+    const control = new URL(t.controlUrl);
+    const spellings = [
+      t.controlUrl,
+      t.controlUrl.replace('127.0.0.1', 'localhost'),
+      `postgres://someone:else@127.0.0.1:${control.port || 5432}/unrelated?dbname=${control.pathname.slice(1)}`,
+      withDatabase(clusterUrl(), 'template1'),
+      withDatabase(clusterUrl(), 'template0'),
+      withDatabase(clusterUrl(), 'postgres'),
+      withDatabase(clusterUrl(), '%74emplate1'),
+      relay.url('template1'),
+      // Another port to the same server: the URL cannot tell, the database itself can.
+      relay.url(control.pathname.slice(1)),
+    ];
+    for (const spelling of spellings) {
+      const id = newId();
+      const refused = await create(id, spelling);
+      expectProblem(refused, 422);
+      expect({ spelling, type: refused.body.type }).toEqual({
+        spelling,
+        type: expect.stringMatching(/tenant-database-reserved$/),
+      });
+      expect(refused.body.detail).toMatch(/databaseUrl/);
+      expect(await query(t.controlUrl, 'SELECT 1 FROM tenants WHERE id = $1', [id])).toHaveLength(0);
+    }
+    // Nothing was migrated into them: no tenant tables beside `tenants`, none in template1 or postgres.
+    for (const url of [
+      t.controlUrl,
+      withDatabase(clusterUrl(), 'template1'),
+      withDatabase(clusterUrl(), 'postgres'),
+    ])
+      expect(await query(url, "SELECT to_regclass('conflux_tenant') AS marker")).toEqual([{ marker: null }]);
+    // Managed tenants are still created afterwards.
+    expect((await create(newId())).status).toBe(201);
   });
 
   it('answers 503 with Retry-After to a tenant whose database is unreachable, names it in readiness, and keeps the others working', async () => {

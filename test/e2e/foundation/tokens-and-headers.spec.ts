@@ -61,6 +61,37 @@ describe('tokens and headers (e2e)', () => {
     }
   });
 
+  it('refuses a correctly signed token whose claims have the wrong shape, or whose user no longer exists (401)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const { sub, tid, role } = claims;
+    const exp = now + 600;
+    // Routes that read the caller's row (GET /v1/users: the admin check; POST /v1/reports: the tax id).
+    // GET /v1/reports reads no user row, so a UUID of nobody there is checked by shape only.
+    const requests = (bearer: string) => [
+      t.request('GET', '/v1/users', { token: bearer }),
+      t.request('POST', '/v1/reports', { token: bearer, body: { subject: { taxId: 'X-1' } } }),
+    ];
+    for (const bad of [
+      { sub: 'nobody-123', tid, role, exp },
+      { sub: `${String(sub)}x`, tid, role, exp },
+      { sub: 42, tid, role, exp },
+      { sub, tid: 'Not A Tenant', role, exp },
+      { sub, tid: `${String(tid)}'`, role, exp },
+      { sub, tid, role: 'root', exp },
+      { sub: 'nobody-123', tid, role: 'member', exp },
+      // A UUID that names no user (deleted, or never existed): nobody's token.
+      { sub: '00000000-0000-4000-8000-000000000000', tid, role, exp },
+    ]) {
+      const answers = await Promise.all(requests(sign(bad)));
+      for (const answer of answers)
+        expect({ claims: bad, status: answer.status, type: answer.contentType }).toEqual({
+          claims: bad,
+          status: 401,
+          type: expect.stringMatching(/^application\/problem\+json/),
+        });
+    }
+  });
+
   it('sends Cache-Control: no-store on the login response and on API responses', async () => {
     const login = await t.request('POST', '/v1/auth/login', {
       body: { tenantId: tenant, username: 'root', password: 'root-password-1' },

@@ -56,6 +56,7 @@ describe('tenant registry upgrade (rows stored before database names and keys)',
       cipher,
       keys,
       databaseUrlTemplate: template,
+      controlDatabaseUrl: control.url,
       logger: silent,
     });
 

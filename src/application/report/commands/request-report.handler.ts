@@ -15,9 +15,9 @@ import {
 } from '../idempotency-key.entity.js';
 import {
   assertMemberMayRequest,
+  CallerUnknown,
   IdempotencyKeyInFlight,
   IdempotencyKeyReused,
-  SubjectNotAllowed,
   SubjectRequired,
 } from '../report-access.js';
 import { loadReport } from '../report-stream.js';
@@ -51,7 +51,7 @@ export class RequestNewReportHandler implements ICommandHandler<RequestNewReport
   async execute({ caller, body, idempotencyKey, traceparent }: RequestNewReport): Promise<Report> {
     const em = await this.databases.em(caller.tenantId);
     const user = await em.findOne(User, { id: caller.userId });
-    if (!user) throw new SubjectNotAllowed();
+    if (!user) throw new CallerUnknown();
     const taxId = body.subject?.taxId ?? user.taxId;
     if (!taxId) throw new SubjectRequired();
     // An admin per the token AND the tenant database: a demotion (PATCH) counts before the token expires.

@@ -6,6 +6,7 @@ import {
   Inject,
   Injectable,
   SetMetadata,
+  UnauthorizedException,
   UseGuards,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
@@ -19,7 +20,8 @@ export const ROLES = 'roles';
 /**
  * Lets through callers whose role is one of `@Roles(...)`; everyone else authenticated gets 403. The role
  * must be in the token AND in the tenant database now: a user demoted by PATCH /v1/users/:id loses the
- * role at once, not when the token expires (else a demoted admin could promote themselves back).
+ * role at once, not when the token expires (else a demoted admin could promote themselves back). A
+ * token whose user no longer exists gets 401 here, where the row is read anyway (no extra round trip).
  */
 @Injectable()
 export class RolesGuard implements CanActivate {
@@ -38,7 +40,9 @@ export class RolesGuard implements CanActivate {
     const refuse = () => new ForbiddenException(`This action needs the role ${roles.join(' or ')}.`);
     if (!user || !roles.includes(user.role)) throw refuse();
     const current = await (await this.databases.em(user.tenantId)).findOne(User, { id: user.userId });
-    if (!current || !roles.includes(current.role)) throw refuse();
+    // A deleted user's token still verifies until it expires: the row read here says it is nobody's (401).
+    if (!current) throw new UnauthorizedException('The user of this access token no longer exists.');
+    if (!roles.includes(current.role)) throw refuse();
     return true;
   }
 }

@@ -26,6 +26,7 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   tenant_database_unavailable: 503,
   tenant_database_in_use: 409,
   tenant_connections_exhausted: 503,
+  tenant_database_reserved: 422,
   // users and auth
   username_taken: 409,
   invalid_credentials: 401,
@@ -35,4 +36,5 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   user_not_found: 404,
   last_admin: 409,
   tax_id_unverified: 403,
+  caller_unknown: 401,
 };

@@ -37,6 +37,22 @@ const plain = (status: number, detail: string, instance?: string): ProblemDetail
 const isBodyParserError = (cause: unknown, type: string): boolean =>
   typeof cause === 'object' && cause !== null && (cause as { type?: unknown }).type === type;
 
+/**
+ * True when the body parser refused a body that is valid JSON, only not an object or array (`null`,
+ * `"x"`, `42`): its strict mode refuses those as unparsable, but the fault is the body's shape, not its
+ * syntax. body-parser keeps the raw text on the error as `body`.
+ */
+const isJsonScalarBody = (cause: unknown): boolean => {
+  const body = (cause as { body?: unknown }).body;
+  if (typeof body !== 'string') return false;
+  try {
+    JSON.parse(body);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const httpDetail = (exception: HttpException): string => {
   const response = exception.getResponse();
   if (typeof response === 'string') return response;
@@ -109,6 +125,8 @@ export const toProblem = (exception: unknown, instance?: string): MappedProblem 
         instance,
       );
     // Express' body parser errors reach us wrapped by the platform adapter; their text names parser internals.
+    if (isBodyParserError(exception.cause, 'entity.parse.failed') && isJsonScalarBody(exception.cause))
+      return toProblem(new ValidationFailed([{ field: 'body', message: 'must be an object' }]), instance);
     if (isBodyParserError(exception.cause, 'entity.parse.failed'))
       return {
         serverFault: false,

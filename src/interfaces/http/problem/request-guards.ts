@@ -111,14 +111,44 @@ export const refuseWhileClosing =
     next(new ProblemException(503, { detail: 'The server is shutting down; try again.' }));
   };
 
+const strictlyDecoded = (text: string): string | undefined => {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '));
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The query parameters of a raw query string (`a=1&b=%ED%A0%80`, without `?`) whose name or value is not
+ * valid percent-encoded UTF-8 (a stray `%`, `%zz`, a truncated or overlong sequence, an encoded
+ * surrogate), as `{ field, message }`: the field is the parameter's name, or `query` when the name itself
+ * is what does not decode (never echoing the bytes). Express' query parser would decode them with U+FFFD
+ * instead, and the request would go on with altered text. Pure. RFC 3986 §2.1, WHATWG URL (UTF-8).
+ */
+export const queryEncodingFaults = (rawQuery: string): { field: string; message: string }[] =>
+  rawQuery
+    .split('&')
+    .filter((pair) => pair !== '')
+    .flatMap((pair) => {
+      const at = pair.indexOf('=');
+      const [key, value] = at < 0 ? [pair, ''] : [pair.slice(0, at), pair.slice(at + 1)];
+      const name = strictlyDecoded(key);
+      if (name !== undefined && strictlyDecoded(value) !== undefined) return [];
+      const safe = name !== undefined && /^[\w.\-[\]]{1,100}$/.test(name) ? name : 'query';
+      return [{ field: safe, message: 'is not valid percent-encoded UTF-8' }];
+    });
+
 /**
  * The same rule for what a handler may read from the request object itself instead of through a pipe
  * (`req.query.lastEventId`, `req.header('last-event-id')`, `req.body`): any query value, header value or
  * body string holding NUL or an unpaired surrogate is refused with 400 naming the field (a header by its
- * name). Must run after the JSON body parser.
+ * name), and so is a query parameter that is not valid percent-encoded UTF-8 (`queryEncodingFaults`). Must run after the JSON body parser.
  */
 export const refuseFaultyText = (): RequestHandler => (req, _res, next) => {
+  const rawQuery = req.originalUrl.split('?').slice(1).join('?');
   const errors = [
+    ...queryEncodingFaults(rawQuery),
     ...textFaultsIn(req.query, 'query'),
     ...Object.entries(req.headers).flatMap(([name, value]) => textFaultsIn(value, name)),
     ...textFaultsIn(req.body, 'body'),

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { DatabaseKeys, databaseIdentity } from '../../../../src/infrastructure/tenancy/database-identity.js';
+import {
+  DatabaseKeys,
+  databaseIdentity,
+  reservedDatabase,
+} from '../../../../src/infrastructure/tenancy/database-identity.js';
 import { isConnectionFailure } from '../../../../src/infrastructure/tenancy/connection-failure.js';
 
 describe('databaseIdentity', () => {
@@ -68,5 +72,38 @@ describe('isConnectionFailure', () => {
     [undefined],
   ])('given %s, then it is not', (error) => {
     expect(isConnectionFailure(error)).toBe(false);
+  });
+});
+
+describe('reservedDatabase', () => {
+  const control = 'postgres://postgres@127.0.0.1:5432/conflux';
+
+  it.each([
+    ['postgres://postgres@127.0.0.1:5432/template1', 'system'],
+    ['postgres://u:p@elsewhere.example:6543/template0', 'system'],
+    ['postgres://postgres@localhost/postgres', 'system'],
+    ['postgres://postgres@localhost', 'system'],
+    ['postgres://postgres@127.0.0.1/acme?dbname=template1', 'system'],
+    ['postgres://postgres@127.0.0.1/%74emplate1', 'system'],
+    ['postgres://other:secret@LOCALHOST/conflux', 'control'],
+    ['postgres://u@[::1]:5432/conflux?sslmode=disable', 'control'],
+    ['postgres://u@127.0.0.1/x?dbname=conflux', 'control'],
+  ])('given %s, then it is refused as %s', (url, why) => {
+    expect(reservedDatabase(url, control)).toBe(why);
+  });
+
+  it.each([
+    ['postgres://postgres@127.0.0.1:5432/acme'],
+    ['postgres://postgres@127.0.0.1:5433/conflux'],
+    ['postgres://postgres@db.example/conflux'],
+    ['postgres://postgres@127.0.0.1/Template1'],
+  ])('given %s, then it may be used', (url) => {
+    expect(reservedDatabase(url, control)).toBeUndefined();
+  });
+
+  it('given the control database named by its user (no path), then it is refused', () => {
+    expect(reservedDatabase('postgres://postgres@127.0.0.1', 'postgres://postgres@127.0.0.1/postgres')).toBe(
+      'system',
+    );
   });
 });

@@ -130,6 +130,34 @@ describe('toProblem', () => {
     expect(tooLarge).toMatchObject({ status: 413, title: 'Payload Too Large' });
   });
 
+  it.each(['null', '"x"', '42', 'true', ' null '])(
+    'given the valid JSON body %s that is not an object, then 400 naming body, not malformed JSON',
+    (body) => {
+      const parseError = Object.assign(new SyntaxError('Unexpected token'), {
+        type: 'entity.parse.failed',
+        status: 400,
+        body,
+      });
+      const { problem } = toProblem(new BadRequestException(parseError.message, { cause: parseError }));
+      expect(problem).toMatchObject({
+        status: 400,
+        errors: [{ field: 'body', message: 'must be an object' }],
+      });
+      expect(problem.type).not.toMatch(/malformed-json$/);
+    },
+  );
+
+  it('given a body that is not JSON at all, then it is still malformed JSON', () => {
+    const parseError = Object.assign(new SyntaxError('x'), {
+      type: 'entity.parse.failed',
+      status: 400,
+      body: '{"a":',
+    });
+    expect(toProblem(new BadRequestException('x', { cause: parseError })).problem.type).toMatch(
+      /malformed-json$/,
+    );
+  });
+
   it('adds the extensions of a ProblemException', () => {
     const { problem } = toProblem(
       new ProblemException(503, {

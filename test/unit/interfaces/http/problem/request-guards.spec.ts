@@ -6,6 +6,7 @@ import { toProblem } from '../../../../../src/interfaces/http/problem/problem-ma
 import {
   acceptsBodyOf,
   answerClientErrors,
+  queryEncodingFaults,
   refuseFaultyText,
   TextInputPipe,
 } from '../../../../../src/interfaces/http/problem/request-guards.js';
@@ -113,7 +114,7 @@ describe('refuseFaultyText', () => {
   const run = (req: object): unknown => {
     let passed: unknown = 'not called';
     refuseFaultyText()(
-      { query: {}, headers: {}, body: undefined, ...req } as never,
+      { originalUrl: '/', query: {}, headers: {}, body: undefined, ...req } as never,
       {} as never,
       (error?: unknown) => (passed = error),
     );
@@ -192,4 +193,26 @@ describe('answerClientErrors', () => {
     expect(head).toMatch(/\r\nConnection: close/i);
     expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request' });
   });
+});
+
+describe('queryEncodingFaults', () => {
+  it.each([
+    ['startingAfter=%ED%A0%80', 'startingAfter'],
+    ['limit=10&startingAfter=%C0%80', 'startingAfter'],
+    ['a=%', 'a'],
+    ['a=%zz', 'a'],
+    ['a=%E0%A4%A', 'a'],
+    ['a=%FF', 'a'],
+    ['%ED%A0%80=1', 'query'],
+    ['a%FF', 'query'],
+  ])('given ?%s, then the parameter %s is refused', (raw, field) => {
+    expect(queryEncodingFaults(raw)).toEqual([{ field, message: 'is not valid percent-encoded UTF-8' }]);
+  });
+
+  it.each([[''], ['a=1&b=%E2%82%AC'], ['q=a+b&x'], ['a=%00'], ['a=%F0%9F%98%80&&b=']])(
+    'given ?%s, then nothing is refused (other rules judge the decoded text)',
+    (raw) => {
+      expect(queryEncodingFaults(raw)).toEqual([]);
+    },
+  );
 });
