@@ -621,12 +621,14 @@ describe('report process manager', () => {
         30_000,
         'tenantb',
       );
-      // Measured in work, not time (the machine may be loaded): while B's providers went through their
-      // submit and poll steps, tenant A got about a round of claims per step — not the rest of its 450
-      // submits first. (Generation waits for the shared projection, which the burst keeps busy.)
+      // Measured in work, not time: while B's providers went through their submit and poll steps, tenant
+      // A got a few claims per round — not the rest of its 450 submits first (claims in due order made
+      // 372–450 here). How many rounds B needs grows with the machine's load (about 30 A submits quiet,
+      // 130 seen at load 20), so the bound is half the burst: far from first-come-first-served either way.
+      // (Generation waits for the shared projection, which the burst keeps busy.)
       const burstSubmits = submits() - before - 3;
       expect((await final(single, 30_000, 'tenantb')).status).toBe('ready');
-      expect(burstSubmits).toBeLessThan(100);
+      expect(burstSubmits).toBeLessThan(450 / 2);
       expectOneJobEach('SINGLE-1');
     }, 60_000);
   });
