@@ -623,7 +623,7 @@ describe('report process manager', () => {
       );
       // Measured in work, not time: while B's providers went through their submit and poll steps, tenant
       // A got a few claims per round — not the rest of its 450 submits first (claims in due order made
-      // 372–450 here). How many rounds B needs grows with the machine's load (about 30 A submits quiet,
+      // 372–450 here). How many rounds B needs grows with the machine's load (under 100 A submits quiet,
       // 130 seen at load 20), so the bound is half the burst: far from first-come-first-served either way.
       // (Generation waits for the shared projection, which the burst keeps busy.)
       const burstSubmits = submits() - before - 3;
