@@ -65,7 +65,9 @@ describe('ProvidersModule', () => {
       subject: { taxId: 'NEST-1' },
       period: { from: '2024-01-01', to: '2024-03-31' },
     });
-    expect(await credit.poll(jobId)).toMatchObject({ status: 'processing' });
+    // The simulator knows the job it was given: wired to it. (Which state depends on how long the machine
+    // took since the submit: the simulated latency is 50 ms.)
+    expect(['processing', 'done']).toContain((await credit.poll(jobId)).status);
   });
 
   it('discovers plugins in any module, so a second plugin for one provider stops start-up', async () => {
