@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS scheduled_work (
 ALTER TABLE scheduled_work ADD COLUMN IF NOT EXISTS lease_token bigint NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS scheduled_work_due ON scheduled_work (due_at);
 CREATE INDEX IF NOT EXISTS scheduled_work_tenant_due ON scheduled_work (tenant_id, due_at);
+CREATE INDEX IF NOT EXISTS scheduled_work_leased ON scheduled_work (tenant_id) WHERE lease_until IS NOT NULL;
 CREATE TABLE IF NOT EXISTS subscription_checkpoints (
   name       text PRIMARY KEY,
   checkpoint text NOT NULL,
@@ -171,19 +172,23 @@ export class PostgresScheduledWork implements ScheduledWork {
   }
 
   /**
-   * Fair across tenants: each tenant's due rows are ranked by due time, and the claim takes rank 1 of
-   * every tenant before rank 2 of any — one tenant's burst of 10,000 rows delays another tenant's single
-   * row by one round, not by the burst. The per-tenant candidates come from the (tenant_id, due_at) index,
-   * at most `limit` per tenant.
+   * Fair across tenants, across rounds: a tenant's turn for its n-th due row is n plus the rows it already
+   * holds leased (on every instance), and the claim goes in turn order, oldest first within a turn. A
+   * worker that frees one slot at a time therefore gives it to the tenant holding the fewest slots — not
+   * to the tenant with the oldest row, which during another tenant's burst of 10,000 rows is always the
+   * burst (first-come-first-served). The per-tenant candidates come from the (tenant_id, due_at) index, at
+   * most `limit` per tenant; leased rows are counted from a partial index.
    */
   async claimDue(owner: string, limit: number, leaseMs: number): Promise<Claimed> {
     const { rows } = await this.pool.query<Row & { db_now: Date }>(
       `WITH tenants AS (
          SELECT DISTINCT tenant_id FROM scheduled_work WHERE due_at <= now()
+       ), busy AS (
+         SELECT tenant_id, count(*) AS leased FROM scheduled_work WHERE lease_until >= now() GROUP BY tenant_id
        ), ranked AS (
-         SELECT c.tenant_id, c.report_id, c.step,
-                row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.due_at) AS rank, c.due_at
-         FROM tenants t CROSS JOIN LATERAL (
+         SELECT c.tenant_id, c.report_id, c.step, c.due_at,
+                row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.due_at) + coalesce(b.leased, 0) AS turn
+         FROM tenants t LEFT JOIN busy b ON b.tenant_id = t.tenant_id CROSS JOIN LATERAL (
            SELECT s.tenant_id, s.report_id, s.step, s.due_at FROM scheduled_work s
            WHERE s.tenant_id = t.tenant_id AND s.due_at <= now()
              AND (s.lease_until IS NULL OR s.lease_until < now())
@@ -192,7 +197,7 @@ export class PostgresScheduledWork implements ScheduledWork {
          SELECT w.tenant_id, w.report_id, w.step FROM scheduled_work w
          JOIN ranked r ON r.tenant_id = w.tenant_id AND r.report_id = w.report_id AND r.step = w.step
          WHERE w.due_at <= now() AND (w.lease_until IS NULL OR w.lease_until < now())
-         ORDER BY r.rank, r.due_at LIMIT $2 FOR UPDATE OF w SKIP LOCKED
+         ORDER BY r.turn, r.due_at LIMIT $2 FOR UPDATE OF w SKIP LOCKED
        )
        UPDATE scheduled_work w SET lease_owner = $1, lease_until = now() + ${ms('$3')},
               lease_token = w.lease_token + 1, retries = w.retries + 1
