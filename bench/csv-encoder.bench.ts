@@ -65,6 +65,7 @@ const encoders: Record<string, Encoder> = {
 export const benchmarks: Benchmark[] = [
   {
     name: 'csv-encoder',
+    figures: Object.keys(encoders).map((name) => `file.csv.encoder.${name}`),
     run: async () => {
       const rows = [...syntheticTransactions(ROWS)];
       const rates = new Map<string, number[]>(Object.keys(encoders).map((name) => [name, []]));

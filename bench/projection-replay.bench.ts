@@ -370,4 +370,10 @@ const replay = async (ctx: BenchContext): Promise<Figure[]> => {
   ];
 };
 
-export const benchmarks: Benchmark[] = [{ name: 'projection.replay', run: replay }];
+export const benchmarks: Benchmark[] = [
+  {
+    name: 'projection.replay',
+    figures: ['projection.replay.rate', 'projection.replay.batched_sketch.rate'],
+    run: replay,
+  },
+];

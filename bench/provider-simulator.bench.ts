@@ -28,6 +28,7 @@ const countLines = (url: string): Promise<{ lines: number; bytes: number }> =>
 export const benchmarks: Benchmark[] = [
   {
     name: 'simulator.ndjson',
+    figures: ['simulator.ndjson.rate'],
     run: async () => {
       const sim = await startProviderSimulator({ port: 0, transactions: ROWS, latencyMs: 0, seed: 1 });
       try {

@@ -49,6 +49,7 @@ const measureSize = async (ctx: BenchContext, rows: number): Promise<Figure[]> =
 export const benchmarks: Benchmark[] = [
   {
     name: 'report.e2e',
+    figures: ['report.e2e_ms'],
     run: async (ctx) => {
       const figures: Figure[] = [];
       for (const rows of sizes) figures.push(...(await measureSize(ctx, rows)));

@@ -432,10 +432,18 @@ const concurrentReports = async (ctx: BenchContext, watch: 'sse' | 'log'): Promi
   );
 
 export const benchmarks: Benchmark[] = [
-  { name: 'http.post_reports', run: (ctx) => postReports(ctx, false) },
+  { name: 'http.post_reports', figures: ['http.post_reports'], run: (ctx) => postReports(ctx, false) },
   // Diagnostic: the same load with the work each report causes held back until the load ends.
-  { name: 'http.post_reports.background_held', run: (ctx) => postReports(ctx, true) },
-  { name: 'report.concurrent', run: (ctx) => concurrentReports(ctx, 'sse') },
+  {
+    name: 'http.post_reports.background_held',
+    figures: ['http.post_reports.background_held'],
+    run: (ctx) => postReports(ctx, true),
+  },
+  { name: 'report.concurrent', figures: ['report.concurrent'], run: (ctx) => concurrentReports(ctx, 'sse') },
   // Diagnostic: the same reports with nobody watching.
-  { name: 'report.concurrent.unwatched', run: (ctx) => concurrentReports(ctx, 'log') },
+  {
+    name: 'report.concurrent.unwatched',
+    figures: ['report.concurrent.unwatched'],
+    run: (ctx) => concurrentReports(ctx, 'log'),
+  },
 ];

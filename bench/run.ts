@@ -1,5 +1,5 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -7,9 +7,15 @@ import { benchDatabase, type Benchmark } from './support.js';
 
 /**
  * `npm run bench`: runs every `bench/*.bench.ts` (compiled to dist/bench) and prints one JSON object per
- * figure. `npm run bench -- <name-substring>` runs only matching benchmarks.
+ * figure, with the machine and its 1-minute load average before and after the figure's group ran.
+ * `npm run bench -- <name>` runs the groups whose name, or the name of one of whose figures, contains it
+ * (`file.csv`, `file-stage`, `eventstore.append`, …); several names, separated by spaces, select their union.
  */
-const only = process.argv[2];
+const only = process.argv.slice(2);
+/** A name that is exactly a group's or a figure's selects that one (`report.concurrent` not `….unwatched`). */
+const matches = (bench: Benchmark, name: string, exact: boolean) =>
+  [bench.name, ...bench.figures].some((n) => (exact ? n === name : n.includes(name)));
+const load = () => Math.round(loadavg()[0] * 100) / 100;
 const here = dirname(fileURLToPath(import.meta.url));
 const db = await benchDatabase();
 const tmpDir = await mkdtemp(join(tmpdir(), 'conflux-bench-'));
@@ -27,13 +33,23 @@ const machine = {
 };
 
 try {
-  for (const file of (await readdir(here)).filter((f) => f.endsWith('.bench.js')).sort()) {
-    const { benchmarks } = (await import(join(here, file))) as { benchmarks: Benchmark[] };
-    for (const bench of benchmarks.filter((b) => !only || b.name.includes(only))) {
-      for (const figure of await bench.run({ databaseUrl: db.url, postgresVersion, tmpDir })) {
-        console.log(JSON.stringify({ ...figure, ...machine }));
-      }
-    }
+  const all: Benchmark[] = [];
+  for (const file of (await readdir(here)).filter((f) => f.endsWith('.bench.js')).sort())
+    all.push(...((await import(join(here, file))) as { benchmarks: Benchmark[] }).benchmarks);
+  const selected = all.filter(
+    (bench) =>
+      only.length === 0 ||
+      only.some((name) =>
+        all.some((b) => matches(b, name, true)) ? matches(bench, name, true) : matches(bench, name, false),
+      ),
+  );
+  if (selected.length === 0) throw new Error(`npm run bench: no group or figure named ${only.join(', ')}`);
+  for (const bench of selected) {
+    const loadBefore = load();
+    const figures = await bench.run({ databaseUrl: db.url, postgresVersion, tmpDir });
+    const loadAfter = load();
+    for (const figure of figures)
+      console.log(JSON.stringify({ ...figure, loadBefore, loadAfter, ...machine }));
   }
 } finally {
   await rm(tmpDir, { recursive: true, force: true });

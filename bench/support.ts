@@ -6,8 +6,15 @@ import { startEmbeddedPostgres } from '../src/infrastructure/postgres/embedded-p
 /** One measured figure, printed as one JSON line by bench/run.ts. */
 export type Figure = Readonly<{ name: string; value: number; unit: string; [extra: string]: unknown }>;
 
-/** A benchmark module (`bench/*.bench.ts`) exports `benchmarks: Benchmark[]`. */
-export type Benchmark = Readonly<{ name: string; run: (ctx: BenchContext) => Promise<Figure[]> }>;
+/**
+ * A benchmark module (`bench/*.bench.ts`) exports `benchmarks: Benchmark[]`: a group `name` and the names of
+ * the `figures` it prints, so that `npm run bench -- <name>` selects a group by either.
+ */
+export type Benchmark = Readonly<{
+  name: string;
+  figures: readonly string[];
+  run: (ctx: BenchContext) => Promise<Figure[]>;
+}>;
 
 export type BenchContext = Readonly<{ databaseUrl: string; postgresVersion: string; tmpDir: string }>;
 
@@ -36,3 +43,12 @@ export const median = (values: number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+
+/** Smallest and largest of a figure's runs: how far apart runs of one figure landed. */
+export const spread = (values: number[]): { min: number; max: number } => ({
+  min: Math.min(...values),
+  max: Math.max(...values),
+});
+
+/** A ratio to two decimals, as figures print them. */
+export const ratio = (value: number): number => Math.round(value * 100) / 100;
