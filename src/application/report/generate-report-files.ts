@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { CreditReport, Period, TaxFiling, Transaction } from '../../domain/report/provider-data.js';
 import type { ReportFile, Subject } from '../../domain/report/report.commands.js';
 import {
-  addTransaction,
+  addCheckedTransaction,
   checkTransaction,
   emptySummary,
   rejectTransaction,
@@ -196,7 +196,7 @@ export class TransactionsToCsv extends Transform {
         category: textOf(tx.category),
       };
     }
-    addTransaction(this.summary, tx);
+    addCheckedTransaction(this.summary, tx, checked.cents);
     this.rows++;
     return `${csvField(tx.id)},${csvField(tx.date)},${csvField(tx.accountId)},${formatCents(checked.cents)},${csvField(tx.currency)},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
   }

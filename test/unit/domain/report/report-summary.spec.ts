@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import type { Transaction } from '../../../../src/domain/report/provider-data.js';
 import {
   addTransaction,
+  centsByDecimalText,
   checkTransaction,
   emptySummary,
   finishSummary,
@@ -144,6 +146,19 @@ describe('provider rows are not trusted', () => {
     expect(toCents(0.0000001)).toBe(0);
     expect(toCents(-0)).toBe(0);
     expect(toCents(123456789012.34)).toBe(12345678901234);
+  });
+
+  it('takes the fast path only where it agrees with the decimal-text rule, whatever the amount', () => {
+    const amounts = fc.oneof(
+      fc.double({ min: -1e12, max: 1e12, noNaN: true }),
+      fc.integer({ min: -1e14, max: 1e14 }).map((cents) => cents / 100),
+      fc.integer({ min: -1e9, max: 1e9 }).map((mills) => mills / 1000),
+      fc.integer({ min: -1e12, max: 1e12 }).map((n) => n / 1e6),
+    );
+    fc.assert(
+      fc.property(amounts, (amount) => expect(toCents(amount)).toBe(centsByDecimalText(amount))),
+      { numRuns: 20_000 },
+    );
   });
 
   it('refuses amounts that are not sane numbers', () => {
