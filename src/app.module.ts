@@ -7,6 +7,7 @@ import { ConfigModule } from './infrastructure/config/config.module.js';
 import { EventStoreModule } from './infrastructure/event-store/event-store.module.js';
 import { StorageModule } from './infrastructure/storage/storage.module.js';
 import { TenancyModule } from './infrastructure/tenancy/tenancy.module.js';
+import { AdminModule } from './interfaces/http/admin/admin.module.js';
 import { AuthModule } from './interfaces/http/auth/auth.module.js';
 import { HealthModule } from './interfaces/http/health/health.module.js';
 import { ProblemFilter } from './interfaces/http/problem/problem.filter.js';
@@ -29,6 +30,7 @@ export class AppModule {
         TenantModule,
         HealthModule,
         ReportModule,
+        AdminModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -7,6 +7,21 @@ import { ProjectionCheckpoint } from './report-view.entity.js';
 
 export const REPORT_VIEW_PROJECTION = 'reports';
 
+/**
+ * Where a page of report events goes: the live read model (table `reports`, checkpoint `reports`), or a
+ * rebuild's table beside it (report-view.rebuild.ts), each with its own checkpoint row.
+ */
+export type ReportViewTarget = Readonly<{ table: string; checkpoint: string }>;
+
+export const LIVE_REPORT_VIEW: ReportViewTarget = { table: 'reports', checkpoint: REPORT_VIEW_PROJECTION };
+
+/**
+ * Taken first by every transaction that writes the live read model, and by a rebuild's switch: a page of
+ * the live projection never runs across the switch (in one tenant database; the key is a constant).
+ */
+export const lockLiveReportView = (em: EntityManager): Promise<unknown> =>
+  em.execute(`SELECT pg_advisory_xact_lock(hashtext('conflux.reports-projection'))`);
+
 type Row = {
   id: string;
   requestedBy: string;
@@ -26,7 +41,9 @@ type Row = {
 export const projectReportEvents = async (
   em: EntityManager,
   events: readonly RecordedEvent[],
+  target: ReportViewTarget = LIVE_REPORT_VIEW,
 ): Promise<void> => {
+  if (target === LIVE_REPORT_VIEW) await lockLiveReportView(em);
   const ids = [...new Set(events.flatMap((e) => parseReportStream(e.streamName)?.reportId ?? []))];
   const rows = new Map<string, Row>();
   if (ids.length > 0) {
@@ -40,7 +57,7 @@ export const projectReportEvents = async (
         updated_at: Date;
       }[]
     >(
-      `SELECT id, requested_by, version, state, created_at, updated_at FROM reports
+      `SELECT id, requested_by, version, state, created_at, updated_at FROM ${target.table}
        WHERE id IN (${ids.map(() => '?').join(', ')}) FOR UPDATE`,
       ids,
     );
@@ -83,11 +100,11 @@ export const projectReportEvents = async (
   if (changed.size > 0) {
     const values = [...changed].map((id) => rows.get(id)!);
     await em.execute(
-      `INSERT INTO reports (id, requested_by, status, version, state, created_at, updated_at)
+      `INSERT INTO ${target.table} AS r (id, requested_by, status, version, state, created_at, updated_at)
        VALUES ${values.map(() => '(?, ?, ?, ?, ?::jsonb, ?, ?)').join(', ')}
        ON CONFLICT (id) DO UPDATE SET status = excluded.status, version = excluded.version,
          state = excluded.state, updated_at = excluded.updated_at
-       WHERE reports.version < excluded.version`,
+       WHERE r.version < excluded.version`,
       values.flatMap((r) => [
         r.id,
         r.requestedBy,
@@ -102,7 +119,7 @@ export const projectReportEvents = async (
   const last = events[events.length - 1];
   if (last) {
     await em.upsert(ProjectionCheckpoint, {
-      name: REPORT_VIEW_PROJECTION,
+      name: target.checkpoint,
       checkpoint: last.checkpoint,
       updatedAt: new Date(),
     });
@@ -111,6 +128,7 @@ export const projectReportEvents = async (
 
 /** Moves the checkpoint past a parked event without applying it (its report keeps its last state). */
 export const skipReportEvent = async (em: EntityManager, event: RecordedEvent): Promise<void> => {
+  await lockLiveReportView(em);
   await em.upsert(ProjectionCheckpoint, {
     name: REPORT_VIEW_PROJECTION,
     checkpoint: event.checkpoint,
@@ -118,6 +136,8 @@ export const skipReportEvent = async (em: EntityManager, event: RecordedEvent): 
   });
 };
 
-export const loadProjectionCheckpoint = async (em: EntityManager): Promise<Checkpoint | undefined> =>
-  (await em.findOne(ProjectionCheckpoint, { name: REPORT_VIEW_PROJECTION }))?.checkpoint as
-    Checkpoint | undefined;
+export const loadProjectionCheckpoint = async (
+  em: EntityManager,
+  name: string = REPORT_VIEW_PROJECTION,
+): Promise<Checkpoint | undefined> =>
+  (await em.findOne(ProjectionCheckpoint, { name }))?.checkpoint as Checkpoint | undefined;

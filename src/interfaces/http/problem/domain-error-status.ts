@@ -37,4 +37,9 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   last_admin: 409,
   tax_id_unverified: 403,
   caller_unknown: 401,
+  // operations (issue 11)
+  projection_not_found: 404,
+  projection_not_rebuildable: 409,
+  rebuild_running: 409,
+  rebuild_not_found: 404,
 };

@@ -1,0 +1,307 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { freePort } from '../../../src/infrastructure/postgres/embedded-postgres.js';
+import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store.js';
+import {
+  type RunningProviderSimulator,
+  simulatorProviderUrls,
+  startProviderSimulator,
+} from '../../../src/infrastructure/provider-simulator/provider-simulator.js';
+import { clusterUrl, createTestDatabase, withDatabase } from '../../support/database.js';
+import { type NodeProcess, startNodeProcess } from '../../support/node-process.js';
+import { OpenApiContract } from '../../support/openapi-contract.js';
+import { query } from '../../support/test-app.js';
+import { waitUntil } from '../../support/wait-until.js';
+
+/**
+ * Zero-downtime rebuilds of a tenant's reports read model (issue 11), on the compiled server: reads keep
+ * answering the same data while the new model is built, the rebuilt model equals the old one, new reports
+ * work after the switch, and a rebuild killed with SIGKILL resumes after a restart.
+ */
+const MAIN = 'dist/src/main.js';
+const READY_REPORTS = 60;
+const SEEDED_REPORTS = Number(process.env.SEEDED ?? 20_000);
+
+describe('projection rebuilds (e2e)', () => {
+  let control: Awaited<ReturnType<typeof createTestDatabase>>;
+  let dataDir: string;
+  let simulator: RunningProviderSimulator;
+  let port: number;
+  let env: NodeJS.ProcessEnv;
+  let conflux: NodeProcess | undefined;
+  let contract: OpenApiContract;
+  const tenantId = `p${randomBytes(5).toString('hex')}`;
+  const operatorToken = randomBytes(24).toString('base64url');
+  let token = '';
+  const tenantDb = () => withDatabase(clusterUrl(), `conflux_tenant_${tenantId}`);
+
+  /** A request, its answer checked against the server's OpenAPI document. */
+  const api = async (method: string, path: string, body?: unknown, bearer = token || operatorToken) => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    const answer = {
+      status: response.status,
+      contentType: response.headers.get('content-type'),
+      headers: response.headers,
+      text,
+      body: text ? JSON.parse(text) : undefined,
+    };
+    const violations = contract.check(method, path, answer);
+    if (violations.length > 0)
+      throw new Error(`Response breaks the OpenAPI document:\n  ${violations.join('\n  ')}`);
+    return answer as { status: number; body: any };
+  };
+  const operator = (method: string, path: string, body?: unknown) => api(method, path, body, operatorToken);
+
+  /**
+   * Every report of the tenant through the paged list, as a reader sees them — without the files' signed
+   * links, which are minted per request (their signature and expiry move with the clock).
+   */
+  const allReports = async () => {
+    const reports: any[] = [];
+    let after = '';
+    for (;;) {
+      const page = await api('GET', `/v1/reports?limit=100${after ? `&startingAfter=${after}` : ''}`);
+      expect(page.status).toBe(200);
+      reports.push(
+        ...page.body.data.map((r: any) => ({
+          ...r,
+          files: r.files.map(({ url: _u, expiresAt: _e, ...file }: any) => file),
+        })),
+      );
+      if (!page.body.hasMore) return reports;
+      after = page.body.data.at(-1).id;
+    }
+  };
+
+  /** The read model's rows, hashed: equal before and after a rebuild when the rebuild is faithful. */
+  const readModelDigest = async () =>
+    (
+      await query<{ rows: number; digest: string }>(
+        tenantDb(),
+        `SELECT count(*)::int AS rows, md5(string_agg(id || status || version || state::text || updated_at::text, ','
+           ORDER BY id)) AS digest FROM reports`,
+      )
+    )[0];
+
+  const waitRebuild = async (id: string, timeoutMs = 120_000) => {
+    let rebuild: any;
+    await waitUntil(
+      `rebuild ${id} ends`,
+      async () => {
+        rebuild = (await operator('GET', `/v1/admin/projections/reports/rebuilds/${id}`)).body;
+        return rebuild.status !== 'running';
+      },
+      timeoutMs,
+      100,
+    );
+    return rebuild;
+  };
+
+  const start = async () => {
+    conflux = await startNodeProcess(MAIN, env, 'Conflux listening');
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: npm test builds it first (pretest)`);
+    control = await createTestDatabase('conflux_rebuild');
+    dataDir = await mkdtemp(join(tmpdir(), 'conflux-rebuild-'));
+    simulator = await startProviderSimulator({ port: 0, transactions: 20, latencyMs: 0, seed: 11 });
+    const urls = simulatorProviderUrls(simulator.url);
+    port = await freePort();
+    env = {
+      PATH: process.env.PATH,
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      DATABASE_URL: control.url,
+      OPERATOR_TOKEN: operatorToken,
+      PROVIDER_BANK_URL: urls['bank-transactions'],
+      PROVIDER_CREDIT_URL: urls['credit-bureau'],
+      PROVIDER_TAX_URL: urls['tax-authority'],
+      POLL_BACKOFF_BASE_MS: '50',
+    };
+    await start();
+    contract = await OpenApiContract.load(`http://127.0.0.1:${port}`);
+    const created = await operator('POST', '/v1/tenants', {
+      id: tenantId,
+      name: 'Rebuild Bank',
+      admin: { username: 'root', password: 'root-password-1', taxId: 'ROOT-1' },
+    });
+    expect(created.status).toBe(201);
+    token = (await api('POST', '/v1/auth/login', { tenantId, username: 'root', password: 'root-password-1' }))
+      .body.accessToken;
+  }, 240_000);
+
+  afterAll(async () => {
+    await conflux?.kill();
+    await simulator?.close();
+    await query(clusterUrl(), `DROP DATABASE IF EXISTS "conflux_tenant_${tenantId}" WITH (FORCE)`).catch(
+      () => undefined,
+    );
+    await control?.drop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('rebuilds a tenant read model while reads keep answering the same data; new reports work after', async () => {
+    for (let i = 0; i < READY_REPORTS; i++)
+      expect((await api('POST', '/v1/reports', { subject: { taxId: `SUBJECT-${i}` } })).status).toBe(202);
+    await waitUntil(
+      'every report is ready',
+      async () => (await allReports()).every((r: any) => r.status === 'ready'),
+      180_000,
+      250,
+    );
+    const before = await allReports();
+    expect(before).toHaveLength(READY_REPORTS);
+    const digest = await readModelDigest();
+
+    const started = await operator('POST', '/v1/admin/projections/reports/rebuild', { tenantId });
+    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ name: 'reports', tenantId, status: 'running' });
+    // Reads during the rebuild (and across its switch) answer 200 with exactly the data of before.
+    let reads = 0;
+    let rebuild: any;
+    do {
+      expect(await allReports()).toEqual(before);
+      reads++;
+      rebuild = (await operator('GET', `/v1/admin/projections/reports/rebuilds/${started.body.id}`)).body;
+    } while (rebuild.status === 'running');
+    expect(reads).toBeGreaterThan(0);
+    expect(rebuild).toMatchObject({ status: 'completed', error: null });
+    // Every event of the tenant went into the new model: 60 reports, each from request to ready.
+    const events = await query<{ n: number }>(
+      control.url,
+      `SELECT count(*)::int AS n FROM events WHERE tenant_id = $1 AND category = 'report'`,
+      [tenantId],
+    );
+    expect(rebuild.eventsApplied).toBe(events[0].n);
+    expect(await readModelDigest()).toEqual(digest);
+    expect(await allReports()).toEqual(before);
+
+    // The live projection writes into the switched-in table.
+    const next = await api('POST', '/v1/reports', { subject: { taxId: 'AFTER-1' } });
+    await waitUntil(
+      'the new report is ready',
+      async () => (await api('GET', `/v1/reports/${next.body.id}`)).body.status === 'ready',
+      60_000,
+      100,
+    );
+    const listed = await operator('GET', '/v1/admin/projections');
+    expect(listed.status).toBe(200);
+    expect(listed.body.data).toContainEqual(
+      expect.objectContaining({ name: 'reports', tenantId, status: 'live', parked: 0 }),
+    );
+    expect(listed.body.data).toContainEqual(
+      expect.objectContaining({ name: 'scheduled-work', tenantId: null }),
+    );
+  }, 300_000);
+
+  it('refuses what it cannot rebuild, with a clear problem', async () => {
+    const unknown = await operator('POST', '/v1/admin/projections/nope/rebuild', { tenantId });
+    expect(unknown.status).toBe(404);
+    const global = await operator('POST', '/v1/admin/projections/scheduled-work/rebuild', { tenantId });
+    expect(global.status).toBe(409);
+    expect(global.body.detail).toContain('scheduled-work');
+    expect(
+      (await operator('POST', '/v1/admin/projections/reports/rebuild', { tenantId: 'nobody' })).status,
+    ).toBe(404);
+    const invalid = await operator('POST', '/v1/admin/projections/reports/rebuild', {});
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors).toContainEqual(expect.objectContaining({ field: 'tenantId' }));
+    expect((await operator('GET', `/v1/admin/projections/reports/rebuilds/${randomUUID()}`)).status).toBe(
+      404,
+    );
+    // A tenant admin's token is not the operator's.
+    expect((await api('GET', '/v1/admin/projections')).status).toBe(403);
+  }, 60_000);
+
+  it('resumes a rebuild killed with SIGKILL after a restart, and switches in the same model', async () => {
+    // A large history, written straight to the log: copies of a real ReportRequested for new reports, each
+    // cancelled in the same append (so the process manager has no work for them: only the model grows).
+    const [template] = await query<{ data: any; metadata: any }>(
+      control.url,
+      `SELECT data, metadata FROM events WHERE tenant_id = $1 AND type = 'ReportRequested' LIMIT 1`,
+      [tenantId],
+    );
+    const rowsBefore = (await readModelDigest()).rows;
+    const store = await PostgresEventStore.create(control.url, { maxConnections: 8, notify: true });
+    const limit = pLimit(8);
+    await Promise.all(
+      Array.from({ length: SEEDED_REPORTS }, (_, i) =>
+        limit(async () => {
+          const reportId = `seeded-${i}`;
+          await store.appendToStream(
+            `report-${tenantId}.${reportId}`,
+            [
+              {
+                id: randomUUID(),
+                type: 'ReportRequested',
+                data: { ...template.data, reportId },
+                metadata: template.metadata,
+              },
+              {
+                id: randomUUID(),
+                type: 'ReportCancelled',
+                data: {
+                  reportId,
+                  cancelledBy: template.data.requestedBy,
+                  cancelledAt: new Date().toISOString(),
+                },
+                metadata: template.metadata,
+              },
+            ],
+            { expectedRevision: 'no_stream' },
+          );
+        }),
+      ),
+    );
+    await store.close();
+    await waitUntil(
+      'the live model has every seeded report',
+      async () =>
+        (
+          await query<{ n: number }>(
+            tenantDb(),
+            `SELECT count(*)::int AS n FROM reports WHERE status = 'cancelled'`,
+          )
+        )[0].n === SEEDED_REPORTS && (await readModelDigest()).rows === rowsBefore + SEEDED_REPORTS,
+      180_000,
+      250,
+    );
+    const digest = await readModelDigest();
+
+    const started = await operator('POST', '/v1/admin/projections/reports/rebuild', { tenantId });
+    expect(started.status).toBe(202);
+    await waitUntil(
+      'the rebuild is part-way',
+      async () =>
+        (await operator('GET', `/v1/admin/projections/reports/rebuilds/${started.body.id}`)).body
+          .eventsApplied >= 1000,
+      120_000,
+      20,
+    );
+    await conflux!.kill();
+    const killed = await query<{ status: string; events_applied: string }>(
+      control.url,
+      'SELECT status, events_applied FROM projection_rebuilds WHERE id = $1',
+      [started.body.id],
+    );
+    // Killed part-way (a very slow machine could have finished; then there is nothing to resume).
+    expect(killed[0].status).toBe('running');
+    await start();
+    const rebuild = await waitRebuild(started.body.id, 180_000);
+    expect(rebuild).toMatchObject({ status: 'completed', error: null });
+    expect(rebuild.eventsApplied).toBeGreaterThan(Number(killed[0].events_applied));
+    expect(await readModelDigest()).toEqual(digest);
+  }, 480_000);
+});
