@@ -122,12 +122,30 @@ export const drawMonthlyChart = (
   });
 };
 
+/**
+ * The largest `limit` categories by name, and the rest summed as one "Other (n categories)" entry — or
+ * every category when only one would be left over (an "Other" of one hides its name for nothing).
+ */
+export const topCategories = (categories: readonly CategorySpending[], limit: number): CategorySpending[] => {
+  if (categories.length <= limit + 1) return [...categories];
+  const rest = categories.slice(limit);
+  return [
+    ...categories.slice(0, limit),
+    {
+      category: `Other (${rest.length} categories)`,
+      amount: rest.reduce((sum, c) => sum + c.amount, 0),
+      count: rest.reduce((sum, c) => sum + c.count, 0),
+    },
+  ];
+};
+
 /** How many categories the chart names; the rest are one "Other" bar. */
 export const CHART_CATEGORIES = 8;
 
 /**
  * Horizontal bars of money out per category, largest first: the first `CHART_CATEGORIES` by name, the
- * rest summed as one "Other" bar; each bar carries its amount and its share of `moneyOut` (all money out).
+ * rest summed as one "Other" bar (topCategories); each bar carries its amount and its share of
+ * `moneyOut` (all money out).
  */
 export const drawCategoryChart = (
   doc: Canvas,
@@ -136,18 +154,12 @@ export const drawCategoryChart = (
   moneyOut: number,
   currency: string | null,
 ): void => {
-  const shown = categories.slice(0, CHART_CATEGORIES).map((c) => ({ label: c.category, amount: c.amount }));
-  const rest = categories.slice(CHART_CATEGORIES);
-  if (rest.length > 0)
-    shown.push({
-      label: `Other (${rest.length} categories)`,
-      amount: rest.reduce((sum, c) => sum + c.amount, 0),
-    });
+  const shown = topCategories(categories, CHART_CATEGORIES);
   const max = Math.max(0, ...shown.map((c) => c.amount));
   const labelWidth = 120;
   const valueWidth = 118;
   const barArea = box.width - labelWidth - valueWidth;
-  const rowHeight = Math.min(22, box.height / Math.max(1, shown.length));
+  const rowHeight = Math.min(24, box.height / Math.max(1, shown.length));
 
   if (shown.length === 0) {
     doc
@@ -162,7 +174,7 @@ export const drawCategoryChart = (
     const barHeight = rowHeight * 0.62;
     const barY = y + (rowHeight - barHeight) / 2;
     doc.font(FONTS.regular).fontSize(8).fillColor(COLORS.ink);
-    const label = fitText(doc, printable(category.label, 60) || '(no category)', labelWidth - 8);
+    const label = fitText(doc, printable(category.category, 60) || '(no category)', labelWidth - 8);
     doc.text(label, box.x, barY + barHeight / 2 - 4.5, { width: labelWidth - 8, lineBreak: false });
     doc.rect(box.x + labelWidth, barY, barArea, barHeight).fill(COLORS.track);
     const width = max > 0 ? (category.amount / max) * barArea : 0;

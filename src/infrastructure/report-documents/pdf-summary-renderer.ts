@@ -3,7 +3,15 @@ import type { Readable } from 'node:stream';
 import PDFDocument from 'pdfkit';
 import type { SummaryDocumentRenderer } from '../../application/ports/summary-document.port.js';
 import type { ReportSummary } from '../../domain/report/report-summary.js';
-import { COLORS, FONTS, drawCategoryChart, drawMonthlyChart, fitText, type Canvas } from './pdf-charts.js';
+import {
+  COLORS,
+  FONTS,
+  drawCategoryChart,
+  drawMonthlyChart,
+  fitText,
+  topCategories,
+  type Canvas,
+} from './pdf-charts.js';
 import {
   finite,
   formatCount,
@@ -103,16 +111,16 @@ class SummaryLayout {
     this.section('Money in and out per month', 0);
     drawMonthlyChart(
       this.doc,
-      { x: MARGIN, y: this.y, width: CONTENT, height: 240 },
+      { x: MARGIN, y: this.y, width: CONTENT, height: 250 },
       this.summary.monthly,
       this.summary.currency,
     );
-    this.y += 256;
+    this.y += 266;
     const categories = this.summary.spendingByCategory;
     this.section('Spending by category', 0, `Money out, ${formatCount(categories.length)} categories`);
     drawCategoryChart(
       this.doc,
-      { x: MARGIN, y: this.y, width: CONTENT, height: 9 * 22 },
+      { x: MARGIN, y: this.y, width: CONTENT, height: 9 * 24 },
       categories,
       this.summary.totals.moneyOut,
       this.summary.currency,
@@ -243,7 +251,9 @@ class SummaryLayout {
       .font(FONTS.regular)
       .fontSize(9)
       .fillColor(COLORS.muted)
-      .text(`score · ${printable(credit.band ?? '—', 20)}`, MARGIN, this.y + 32, { lineBreak: false });
+      .text(`score · ${printable(credit.band ?? '—', 20).replaceAll('-', ' ')}`, MARGIN, this.y + 32, {
+        lineBreak: false,
+      });
     // A 300–850 scale in bands with a marker at the score.
     const scale = { x: MARGIN + 90, y: this.y + 8, width: 160, height: 10 };
     for (const band of CREDIT_BANDS) {
@@ -324,24 +334,12 @@ class SummaryLayout {
   private categoryTable(): void {
     const { spendingByCategory: categories, currency, totals } = this.summary;
     if (categories.length === 0) return;
-    const shown = categories.slice(0, TABLE_CATEGORIES);
-    const rest = categories.slice(TABLE_CATEGORIES);
-    const rows = shown.map((c) => [
+    const rows = topCategories(categories, TABLE_CATEGORIES).map((c) => [
       printable(c.category, 60) || '(no category)',
       formatCount(c.count),
       formatMoney(c.amount, currency),
       share(c.amount, totals.moneyOut),
     ]);
-    if (rest.length > 0) {
-      const amount = rest.reduce((sum, c) => sum + c.amount, 0);
-      const count = rest.reduce((sum, c) => sum + c.count, 0);
-      rows.push([
-        `Other (${rest.length} categories)`,
-        formatCount(count),
-        formatMoney(amount, currency),
-        share(amount, totals.moneyOut),
-      ]);
-    }
     this.section('Spending by category', 16 * (rows.length + 1));
     this.table(
       [

@@ -152,6 +152,17 @@ describe('PdfSummaryRenderer', () => {
     expect(filledRectangles(pages[0].content)).toBeGreaterThanOrEqual(2 * 121);
   });
 
+  it('names a ninth category rather than an "Other" of one', async () => {
+    const categories = Array.from({ length: 9 }, (_, i) => ({
+      category: `cat-${i}`,
+      amount: 900 - i,
+      count: 1,
+    }));
+    const [first] = readPdf(await render(summaryOf([], { spendingByCategory: categories }))).pages;
+    expect(first.text).toContain('cat-8');
+    expect(first.text).not.toContain('Other (');
+  });
+
   it('renders a report without transactions, credit or filings', async () => {
     const summary = summaryOf([], { credit: null, taxFilings: [] });
     const { pages } = readPdf(await render(summary));
