@@ -433,6 +433,7 @@ class SummaryLayout {
       doc.font(font).fontSize(size).fillColor(color);
       columns.forEach((column, index) => {
         const text = fitText(doc, values[index] ?? '', column.width - 8);
+        // A left-aligned cell keeps 8 pt clear before the next column; a right-aligned one ends at its edge.
         doc.text(text, x, this.y + (rowHeight - size) / 2 - 1, {
           width: column.width - (column.align === 'right' ? 0 : 8),
           align: column.align ?? 'left',
