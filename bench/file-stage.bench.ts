@@ -13,7 +13,7 @@ import { median, ratio, spread, type Benchmark, type Figure } from './support.js
 import { syntheticNdjson, syntheticTransactions } from './synthetic-transactions.js';
 
 /**
- * The file stage (stored raw NDJSON → transactions.csv + summary.json in local storage). Inputs are
+ * The file stage (stored raw NDJSON → transactions.csv, summary.json and summary.pdf in local storage). Inputs are
  * generated first (not timed); every measured run is a fresh child process (file-stage.worker.js), so a
  * run's peak RSS is not inflated by an earlier run's heap. Targets (performance.md): ≥ 300k rows/s, peak
  * RSS ≤ 256 MB and, at 5M rows, within 10 % of its value at 500k; ≥ 3× the seed approach and ≥ 0.5× the

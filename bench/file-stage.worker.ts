@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { generateReportFiles } from '../src/application/report/generate-report-files.js';
+import { PdfSummaryRenderer } from '../src/infrastructure/report-documents/pdf-summary-renderer.js';
 import { LocalObjectStorage } from '../src/infrastructure/storage/local-object-storage.js';
 import { withPeakRss } from './support.js';
 
@@ -22,6 +23,7 @@ const cpuBefore = process.cpuUsage();
 const { result, peakRssMb } = await withPeakRss(() =>
   generateReportFiles({
     storage,
+    documents: new PdfSummaryRenderer(),
     tenantId: 'bench',
     reportId: args.reportId,
     subject: { taxId: 'BENCH-1' },

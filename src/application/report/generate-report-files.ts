@@ -11,11 +11,14 @@ import {
   type SummaryAccumulator,
 } from '../../domain/report/report-summary.js';
 import type { ObjectStorage } from '../ports/object-storage.port.js';
+import type { SummaryDocumentRenderer } from '../ports/summary-document.port.js';
 
 export type GeneratedFile = ReportFile;
 
 export type GenerateReportFilesInput = Readonly<{
   storage: ObjectStorage;
+  /** Draws summary.pdf from the same summary object summary.json is written from. */
+  documents: SummaryDocumentRenderer;
   tenantId: string;
   reportId: string;
   subject: Subject;
@@ -244,12 +247,14 @@ const readTaxFilings = async (storage: ObjectStorage, key: string): Promise<TaxF
   });
 
 /**
- * The file stage: stored raw results → `transactions.csv` and `summary.json` in storage. The bank
- * transactions are streamed once (source → CSV → storage, with back-pressure through `pipeline`) while
- * the summary is accumulated, so memory does not grow with the number of rows.
+ * The file stage: stored raw results → `transactions.csv`, `summary.json` and `summary.pdf` in storage.
+ * The bank transactions are streamed once (source → CSV → storage, with back-pressure through `pipeline`)
+ * while the summary is accumulated, so memory does not grow with the number of rows; both summary files
+ * are then drawn from that one summary object.
  */
 export const generateReportFiles = async ({
   storage,
+  documents,
   tenantId,
   reportId,
   subject,
@@ -275,19 +280,21 @@ export const generateReportFiles = async ({
     pipeline(source, csv, ...(signal ? [{ signal }] : [])),
   ]);
 
-  const json = JSON.stringify(
-    finishSummary(summary, { subject, period, generatedAt, credit, taxFilings }),
-    null,
-    2,
-  );
+  const figures = finishSummary(summary, { subject, period, generatedAt, credit, taxFilings });
   const storedSummary = await storage.put(
     reportFileKey(tenantId, reportId, 'summary.json', generation),
-    Readable.from([Buffer.from(json)]),
+    Readable.from([Buffer.from(JSON.stringify(figures, null, 2))]),
     { contentType: 'application/json' },
+  );
+  const storedDocument = await storage.put(
+    reportFileKey(tenantId, reportId, documents.fileName, generation),
+    documents.render(figures),
+    { contentType: documents.contentType },
   );
 
   return [
     { name: 'transactions.csv', contentType: 'text/csv', rows: csv.rows, ...storedCsv },
     { name: 'summary.json', contentType: 'application/json', ...storedSummary },
+    { name: documents.fileName, contentType: documents.contentType, ...storedDocument },
   ];
 };

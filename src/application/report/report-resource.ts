@@ -31,7 +31,7 @@ export const reportResourceSchema = z.object({
   }),
   files: z.array(
     z.object({
-      name: z.string(),
+      name: z.string().describe('transactions.csv, summary.json or summary.pdf'),
       contentType: z.string(),
       rows: z.number().int().min(0).optional(),
       bytes: z.number().int().min(0),

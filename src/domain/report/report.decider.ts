@@ -51,8 +51,8 @@ export type Report = Readonly<{
 export const FINAL_STATUSES: readonly ReportStatus[] = ['ready', 'failed', 'cancelled'];
 export const isFinal = (status: ReportStatus): boolean => FINAL_STATUSES.includes(status);
 
-/** The files without which a report is not ready (api.md: a ready report has both). */
-export const REQUIRED_FILES = ['transactions.csv', 'summary.json'] as const;
+/** The files without which a report is not ready (api.md: a ready report has all three). */
+export const REQUIRED_FILES = ['transactions.csv', 'summary.json', 'summary.pdf'] as const;
 
 const pendingProvider: ProviderProgress = { status: 'pending', attempts: 0 };
 

@@ -5,6 +5,7 @@ import { PROCESS_OPTIONS } from '../../application/report/process/process-option
 import { ReportWorker } from '../../application/report/process/report-worker.js';
 import { ScheduledWorkSubscriber } from '../../application/report/process/scheduled-work.subscriber.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ReportDocumentsModule } from '../report-documents/report-documents.module.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../tenancy/control-database.js';
 import { PostgresScheduledWork } from './postgres-scheduled-work.js';
 
@@ -14,6 +15,7 @@ import { PostgresScheduledWork } from './postgres-scheduled-work.js';
  * DecideReport handler) from the application; it serves no HTTP.
  */
 @Module({
+  imports: [ReportDocumentsModule],
   providers: [
     {
       provide: SCHEDULED_WORK,

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readPdf } from '../../support/pdf-inspect.js';
 import { type TestApp, startTestApp } from '../../support/test-app.js';
 
 const ROWS = 750;
@@ -102,7 +103,7 @@ describe('report lifecycle over HTTP (e2e)', () => {
       'done',
     ]);
     const names = ready.body.files.map((f: { name: string }) => f.name).sort();
-    expect(names).toEqual(['summary.json', 'transactions.csv']);
+    expect(names).toEqual(['summary.json', 'summary.pdf', 'transactions.csv']);
 
     // The file link: a 302 to a signed URL that works without any Authorization header.
     const redirect = await fetch(`${t.baseUrl}/v1/reports/${created.body.id}/files/transactions.csv`, {
@@ -128,6 +129,28 @@ describe('report lifecycle over HTTP (e2e)', () => {
     const summary: any = await (await fetch(summaryFile.url)).json();
     expect(summary.totals.count).toBe(ROWS);
     expect(summary.subject.taxId).toBe('MIA-1');
+
+    // summary.pdf: listed like its siblings, served as application/pdf, the figures of summary.json.
+    const pdfFile = ready.body.files.find((f: { name: string }) => f.name === 'summary.pdf');
+    expect(pdfFile).toMatchObject({ contentType: 'application/pdf', bytes: expect.any(Number) });
+    const pdfRedirect = await fetch(`${t.baseUrl}/v1/reports/${created.body.id}/files/summary.pdf`, {
+      headers: { authorization: `Bearer ${mia}` },
+      redirect: 'manual',
+    });
+    expect(pdfRedirect.status).toBe(302);
+    const pdfDownload = await fetch(pdfRedirect.headers.get('location')!);
+    expect(pdfDownload.status).toBe(200);
+    expect(pdfDownload.headers.get('content-type')).toBe('application/pdf');
+    const pdf = Buffer.from(await pdfDownload.arrayBuffer());
+    expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    expect(pdf.length).toBe(pdfFile.bytes);
+    expect(createHash('sha256').update(pdf).digest('hex')).toBe(pdfFile.sha256);
+    const { pages } = readPdf(pdf);
+    expect(pages.length).toBeGreaterThanOrEqual(1);
+    expect(pages.length).toBeLessThanOrEqual(3);
+    expect(pages[0].text).toContain('Tax ID ••••-1');
+    expect(pages[0].text).toMatch(new RegExp(`^${ROWS}$`, 'm')); // the transaction count
+    expect(pages.map((p) => p.text).join('\n')).not.toContain('MIA-1');
   });
 
   it('answers 403 to an expired or tampered download link', async () => {

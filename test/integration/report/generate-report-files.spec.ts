@@ -9,7 +9,9 @@ import {
   InvalidProviderDataError,
 } from '../../../src/application/report/generate-report-files.js';
 import type { Transaction } from '../../../src/domain/report/provider-data.js';
+import { PdfSummaryRenderer } from '../../../src/infrastructure/report-documents/pdf-summary-renderer.js';
 import { LocalObjectStorage } from '../../../src/infrastructure/storage/local-object-storage.js';
+import { readPdf } from '../../support/pdf-inspect.js';
 
 /** A strict RFC 4180 reader for the assertions: quoted fields, doubled quotes, CRLF records. */
 const parseCsv = (csv: string): string[][] => {
@@ -117,6 +119,7 @@ const setUp = async (bank: string, { readChunkBytes }: { readChunkBytes?: number
 const generate = () =>
   generateReportFiles({
     storage,
+    documents: new PdfSummaryRenderer(),
     tenantId: 'acme',
     reportId: 'r1',
     subject: { taxId: 'T-1' },
@@ -159,10 +162,10 @@ describe('generateReportFiles', () => {
     );
   });
 
-  it('returns both files with keys, rows, bytes and sha256 that match what is stored', async () => {
+  it('returns the three files with keys, rows, bytes and sha256 that match what is stored', async () => {
     await setUp(ndjson(handMade));
     const files = await generate();
-    expect(files.map((f) => f.name)).toEqual(['transactions.csv', 'summary.json']);
+    expect(files.map((f) => f.name)).toEqual(['transactions.csv', 'summary.json', 'summary.pdf']);
     for (const file of files) {
       const stored = await fileOnDisk(file.key);
       expect(file.bytes).toBe(stored.length);
@@ -177,7 +180,35 @@ describe('generateReportFiles', () => {
       key: 'tenants/acme/reports/r1/summary.json',
       contentType: 'application/json',
     });
+    expect(files[2]).toMatchObject({
+      key: 'tenants/acme/reports/r1/summary.pdf',
+      contentType: 'application/pdf',
+    });
     expect(await storage.head(files[0].key)).toEqual({ bytes: files[0].bytes, contentType: 'text/csv' });
+    expect(await storage.head(files[2].key)).toEqual({
+      bytes: files[2].bytes,
+      contentType: 'application/pdf',
+    });
+  });
+
+  it('draws summary.pdf from the figures of summary.json, byte for byte the same when generated again', async () => {
+    await setUp(ndjson(handMade));
+    const first = await generate();
+    const summary = JSON.parse((await fileOnDisk('tenants/acme/reports/r1/summary.json')).toString());
+    const pdf = await fileOnDisk('tenants/acme/reports/r1/summary.pdf');
+    const { pages } = readPdf(pdf);
+    expect(pages.length).toBeGreaterThanOrEqual(1);
+    expect(pages.length).toBeLessThanOrEqual(3);
+    const page1 = pages[0].text;
+    // summary.json says moneyIn 2500.1, moneyOut 112.55, net 2387.55, 5 transactions.
+    expect(summary.totals).toEqual({ count: 5, moneyIn: 2500.1, moneyOut: 112.55, net: 2387.55 });
+    for (const printed of ['EUR 2,500.10', 'EUR 112.55', 'EUR 2,387.55', 'groceries', 'restaurants'])
+      expect(page1).toContain(printed);
+    expect(page1).toMatch(/^5$/m);
+    expect(pages.map((p) => p.text).join('\n')).toContain('702'); // the credit score
+
+    const again = await generate();
+    expect(again[2].sha256).toBe(first[2].sha256);
   });
 
   it('writes summary.json with the right figures', async () => {

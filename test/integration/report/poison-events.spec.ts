@@ -9,6 +9,7 @@ import pg from 'pg';
 import { EVENT_STORE } from '../../../src/application/ports/event-store.port.js';
 import { LOGGER } from '../../../src/application/ports/logger.port.js';
 import { OBJECT_STORAGE } from '../../../src/application/ports/object-storage.port.js';
+import { SUMMARY_DOCUMENT_RENDERER } from '../../../src/application/ports/summary-document.port.js';
 import {
   PROVIDER_REGISTRY,
   type PollResult,
@@ -36,6 +37,7 @@ import { PostgresEventStore } from '../../../src/infrastructure/event-store/post
 import { PostgresParkedEvents } from '../../../src/infrastructure/event-store/postgres-parked-events.js';
 import { isTransientDatabaseError } from '../../../src/infrastructure/event-store/transient-errors.js';
 import { createLogger } from '../../../src/infrastructure/logging/pino-logger.js';
+import { PdfSummaryRenderer } from '../../../src/infrastructure/report-documents/pdf-summary-renderer.js';
 import { PostgresScheduledWork } from '../../../src/infrastructure/scheduling/postgres-scheduled-work.js';
 import { LocalObjectStorage } from '../../../src/infrastructure/storage/local-object-storage.js';
 import { createTestDatabase } from '../../support/database.js';
@@ -122,6 +124,7 @@ describe('poison events in the process manager', () => {
             isTransient: isTransientDatabaseError,
           },
         },
+        { provide: SUMMARY_DOCUMENT_RENDERER, useClass: PdfSummaryRenderer },
         DecideReportHandler,
         ReportWorker,
         ScheduledWorkSubscriber,

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { EVENT_STORE } from '../../../src/application/ports/event-store.port.js';
 import { LOGGER } from '../../../src/application/ports/logger.port.js';
 import { OBJECT_STORAGE } from '../../../src/application/ports/object-storage.port.js';
+import { SUMMARY_DOCUMENT_RENDERER } from '../../../src/application/ports/summary-document.port.js';
 import {
   PROVIDER_REGISTRY,
   ProviderRejectedError,
@@ -38,6 +39,7 @@ import { readReportEvent } from '../../../src/application/report/report-event-co
 import { fold } from '../../../src/domain/shared/decider.js';
 import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store.js';
 import { createLogger } from '../../../src/infrastructure/logging/pino-logger.js';
+import { PdfSummaryRenderer } from '../../../src/infrastructure/report-documents/pdf-summary-renderer.js';
 import { PostgresScheduledWork } from '../../../src/infrastructure/scheduling/postgres-scheduled-work.js';
 import { LocalObjectStorage } from '../../../src/infrastructure/storage/local-object-storage.js';
 import { createTestDatabase } from '../../support/database.js';
@@ -155,6 +157,7 @@ describe('report process manager', () => {
             ...options,
           },
         },
+        { provide: SUMMARY_DOCUMENT_RENDERER, useClass: PdfSummaryRenderer },
         DecideReportHandler,
         ReportWorker,
         ScheduledWorkSubscriber,

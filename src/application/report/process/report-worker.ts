@@ -21,6 +21,10 @@ import {
 } from '../../ports/event-store.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../ports/object-storage.port.js';
 import {
+  SUMMARY_DOCUMENT_RENDERER,
+  type SummaryDocumentRenderer,
+} from '../../ports/summary-document.port.js';
+import {
   PROVIDER_REGISTRY,
   ProviderRejectedError,
   ProviderUnavailableError,
@@ -85,6 +89,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(PROVIDER_REGISTRY) private readonly providers: ProviderRegistry,
     @Inject(OBJECT_STORAGE) private readonly storage: ObjectStorage,
+    @Inject(SUMMARY_DOCUMENT_RENDERER) private readonly documents: SummaryDocumentRenderer,
     @Inject(PROCESS_OPTIONS) private readonly options: ProcessOptions,
     private readonly commands: CommandBus,
     @Inject(LOGGER) logger: Logger,
@@ -319,6 +324,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     try {
       const files = await generateReportFiles({
         storage: this.storage,
+        documents: this.documents,
         tenantId: item.tenantId,
         reportId: item.reportId,
         // Each generation writes under its own prefix: a generation that lost its lease can never

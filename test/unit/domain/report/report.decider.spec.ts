@@ -79,7 +79,7 @@ const file = (name: string) => ({
   bytes: 10,
   sha256: 'cd'.repeat(32),
 });
-const files = [{ ...file('transactions.csv'), rows: 3 }, file('summary.json')];
+const files = [{ ...file('transactions.csv'), rows: 3 }, file('summary.json'), file('summary.pdf')];
 const ready: ReportEvent = { type: 'ReportReady', data: { reportId, files, completedAt: at(40) } };
 const failed: ReportEvent = {
   type: 'ReportFailed',
@@ -281,7 +281,7 @@ describe('CompleteReport', () => {
   it('refuses before generation started', () =>
     given(allDone).when(command).thenThrows(ReportNotGenerating, 'report_not_generating'));
 
-  it.each(['transactions.csv', 'summary.json'])('refuses without %s', (name) =>
+  it.each(['transactions.csv', 'summary.json', 'summary.pdf'])('refuses without %s', (name) =>
     given([...allDone, generationStarted])
       .when({ ...command, data: { ...command.data, files: files.filter((f) => f.name !== name) } })
       .thenThrows(ReportFilesMissing, 'report_files_missing'),
