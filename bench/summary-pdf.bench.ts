@@ -53,6 +53,7 @@ const largestSummary = (): ReportSummary => ({
 export const benchmarks: Benchmark[] = [
   {
     name: 'summary-pdf',
+    figures: ['summary.pdf.render_ms'],
     run: async () => {
       const renderer = new PdfSummaryRenderer();
       // Wall time, and the CPU time it took: on a shared machine the first swings with others' load.
