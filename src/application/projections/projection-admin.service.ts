@@ -38,6 +38,8 @@ import {
 import { uuidv7 } from '../shared/uuidv7.js';
 
 const SCHEDULED_WORK_PROJECTION = 'scheduled-work';
+/** How often each instance looks for running rebuilds that no one leads (their runner died elsewhere). */
+const RESCAN_MS = 30_000;
 const PAGE = 1000;
 /** Lag is counted up to this many events (one bounded read per projection). */
 const LAG_CAP = 1000;
@@ -71,6 +73,7 @@ export class ProjectionAdminService implements OnApplicationBootstrap, BeforeApp
   private readonly logger: Logger;
   private readonly abort = new AbortController();
   private readonly runs = new Map<string, Promise<void>>();
+  private rescanTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -85,12 +88,21 @@ export class ProjectionAdminService implements OnApplicationBootstrap, BeforeApp
     this.logger = logger.child({ component: 'projection-admin' });
   }
 
-  /** Resumes the rebuilds a crash or a stop left running. */
+  /** Resumes the rebuilds a crash or a stop left running, now and every 30 s (a runner on another instance may die). */
   async onApplicationBootstrap(): Promise<void> {
+    await this.resume();
+    this.rescanTimer = setInterval(() => {
+      this.resume().catch((error: unknown) => this.logger.warn({ err: error }, 'rebuild rescan failed'));
+    }, RESCAN_MS);
+    this.rescanTimer.unref();
+  }
+
+  private async resume(): Promise<void> {
     for (const rebuild of await this.rebuilds.running()) this.runInBackground(rebuild);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.rescanTimer);
     this.abort.abort();
     await Promise.all(this.runs.values());
   }
@@ -199,8 +211,11 @@ export class ProjectionAdminService implements OnApplicationBootstrap, BeforeApp
     const stop = AbortSignal.any([signal, leading]);
     const { tenantId } = rebuild;
     const filter = tenantReports(tenantId);
-    let applied = rebuild.eventsApplied;
     try {
+      // Another instance may have led it to its end while this one waited for the lead.
+      const current = await this.rebuilds.get(rebuild.id);
+      if (current?.status !== 'running') return;
+      let applied = current.eventsApplied;
       await this.databases.transactional(tenantId, (em) => prepareReportViewRebuild(em, false));
       for (;;) {
         if (stop.aborted) return;

@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { freePort } from '../../../src/infrastructure/postgres/embedded-postgres.js';
 import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store.js';
@@ -304,4 +306,23 @@ describe('projection rebuilds (e2e)', () => {
     expect(rebuild.eventsApplied).toBeGreaterThan(Number(killed[0].events_applied));
     expect(await readModelDigest()).toEqual(digest);
   }, 480_000);
+
+  it('the operator CLI lists projections and rebuilds a tenant with the same service', async () => {
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['dist/src/interfaces/cli/conflux.js', ...args], { env });
+    const digest = await readModelDigest();
+    const listed = await cli('projections', 'list');
+    expect(listed.stdout).toContain(tenantId);
+    expect(listed.stdout).toContain('scheduled-work');
+    const rebuilt = await cli('projections', 'rebuild', '--tenant', tenantId);
+    expect(rebuilt.stdout).toMatch(
+      new RegExp(`completed: \\d+ events into a new reports read model for ${tenantId}`),
+    );
+    expect(await readModelDigest()).toEqual(digest);
+    // A mistake is named, with a non-zero exit.
+    await expect(cli('projections', 'rebuild', '--tenant', 'nobody')).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('Tenant nobody not found'),
+    });
+  }, 180_000);
 });

@@ -1,0 +1,121 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError } from 'commander';
+import { PARKED_EVENTS, type ParkedEvents } from '../../application/ports/parked-events.port.js';
+import { ProjectionAdminService } from '../../application/projections/projection-admin.service.js';
+import type { Logger } from '../../application/ports/logger.port.js';
+import { type AppConfig, loadConfig } from '../../infrastructure/config/app-config.js';
+import { ConfigModule } from '../../infrastructure/config/config.module.js';
+import { EventStoreModule } from '../../infrastructure/event-store/event-store.module.js';
+import { createLogger } from '../../infrastructure/logging/pino-logger.js';
+import { TenancyModule } from '../../infrastructure/tenancy/tenancy.module.js';
+import { projectionAdminProviders } from '../http/admin/admin.module.js';
+
+/**
+ * `npm run conflux -- <command>`: the operator's CLI (commander). It runs the same application services
+ * as the admin API, in-process against the control database (DATABASE_URL, and the same secrets as the
+ * server): no HTTP, no worker, no projections of its own.
+ *
+ *   projections list                         every projection, its checkpoint, lag and parked events
+ *   projections rebuild --tenant <id>        rebuilds a tenant's reports read model, with a progress bar
+ *   parked list [--subscription <name>]      events a subscription parked
+ */
+@Module({})
+class OperatorModule {
+  static forRoot(config: AppConfig, logger: Logger): DynamicModule {
+    return {
+      module: OperatorModule,
+      imports: [ConfigModule.forRoot(config, logger), EventStoreModule, TenancyModule],
+      providers: [...projectionAdminProviders],
+    };
+  }
+}
+
+const withServices = async <T>(
+  work: (services: { admin: ProjectionAdminService; parked: ParkedEvents }) => Promise<T>,
+) => {
+  const config = loadConfig(process.env);
+  if (!config.databaseUrl) throw new InvalidArgumentError('DATABASE_URL must name the control database');
+  const logger = createLogger(process.env.LOG_LEVEL === undefined ? 'warn' : config.logLevel);
+  const context = await NestFactory.createApplicationContext(OperatorModule.forRoot(config, logger), {
+    logger: false,
+  });
+  try {
+    return await work({ admin: context.get(ProjectionAdminService), parked: context.get(PARKED_EVENTS) });
+  } finally {
+    await context.close();
+  }
+};
+
+const program = new Command('conflux').description('Conflux operator commands').showHelpAfterError();
+const projections = program.command('projections').description('read models and their rebuilds');
+
+projections
+  .command('list')
+  .description('every projection: status, checkpoint, lag (events behind, up to 1,000) and parked events')
+  .action(() =>
+    withServices(async ({ admin }) => {
+      console.table(await admin.list());
+    }),
+  );
+
+projections
+  .command('rebuild')
+  .description("rebuilds a tenant's read model beside the live one and switches it in (reads never stop)")
+  .requiredOption('--tenant <id>', 'the tenant whose read model to rebuild')
+  .option('--projection <name>', 'the projection', 'reports')
+  .action((options: { tenant: string; projection: string }) =>
+    withServices(async ({ admin }) => {
+      const bar = process.stdout.isTTY
+        ? new SingleBar({ format: 'rebuilding {bar} {value} events applied, {lag} behind, {rate} events/s' })
+        : undefined;
+      const started = Date.now();
+      bar?.start(1, 0, { lag: '?', rate: 0 });
+      const result = await admin.rebuildAndWait(options.projection, options.tenant, (applied, lag) => {
+        const rate = Math.round(applied / Math.max(0.001, (Date.now() - started) / 1000));
+        if (bar) {
+          bar.setTotal(applied + (lag ?? 0));
+          bar.update(applied, { lag: lag ?? '?', rate });
+        } else console.log(`${applied} events applied, ${lag ?? '?'} behind`);
+      });
+      bar?.stop();
+      console.log(
+        `${result.status}: ${result.eventsApplied} events into a new ${result.name} read model for ${result.tenantId}` +
+          ` (${result.eventsPerSecond} events/s)${result.error ? `: ${result.error}` : ''}`,
+      );
+      if (result.status !== 'completed') process.exitCode = 1;
+    }),
+  );
+
+program
+  .command('parked')
+  .description('events a subscription could not apply')
+  .command('list')
+  .option('--subscription <name>', 'one subscription (e.g. reports:acme, scheduled-work)')
+  .action((options: { subscription?: string }) =>
+    withServices(async ({ parked }) => {
+      const names = options.subscription
+        ? [options.subscription]
+        : Object.keys(await parked.countBySubscription());
+      const rows = (await Promise.all(names.map((name) => parked.list(name)))).flat();
+      console.table(
+        rows.map((e) => ({
+          subscription: e.subscription,
+          stream: e.streamName,
+          revision: e.revision,
+          type: e.type,
+          attempts: e.attempts,
+          parkedAt: e.parkedAt.toISOString(),
+          error: e.error,
+        })),
+      );
+    }),
+  );
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+}
