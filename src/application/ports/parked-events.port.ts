@@ -1,3 +1,4 @@
+import { DomainError } from '../../domain/shared/decider.js';
 import type { Checkpoint } from './event-store.port.js';
 
 /**
@@ -22,6 +23,17 @@ export type ParkedEvent = Readonly<{
   parkedAt: Date;
 }>;
 
+/** What an operator did about a parked event (issue 11): recorded, with who and when. */
+export type ParkedEventAction = Readonly<{
+  subscription: string;
+  eventId: string;
+  action: 'retried' | 'skipped';
+  actor: string;
+  at: Date;
+  /** The event as it was parked. */
+  event: ParkedEvent;
+}>;
+
 export interface ParkedEvents {
   /** Records a parked event; parking the same event of the same subscription again updates it. */
   park(event: ParkedEvent): Promise<void>;
@@ -29,4 +41,36 @@ export interface ParkedEvents {
   countBySubscription(): Promise<Readonly<Record<string, number>>>;
   /** The parked events of a subscription, oldest first. */
   list(subscription: string, limit?: number): Promise<ParkedEvent[]>;
+  get(subscription: string, eventId: string): Promise<ParkedEvent | null>;
+  /**
+   * Takes the event out of the parked list and records what the operator did, atomically; false when it
+   * was not parked (any more: another operator acted first).
+   */
+  resolve(
+    subscription: string,
+    eventId: string,
+    action: ParkedEventAction['action'],
+    actor: string,
+  ): Promise<boolean>;
+  /** Operators' actions on parked events, newest first. */
+  actions(limit?: number): Promise<ParkedEventAction[]>;
+}
+
+export class ParkedEventNotFound extends DomainError {
+  constructor(subscription: string, eventId: string) {
+    super('parked_event_not_found', `No parked event ${eventId} in subscription ${subscription}.`);
+  }
+}
+
+/** A retry found the event still unreadable: it stays parked. */
+export class ParkedEventStillFailing extends DomainError {
+  constructor(eventId: string, reason: string) {
+    super('parked_event_still_failing', `Event ${eventId} still cannot be applied: ${reason}`);
+  }
+}
+
+export class ParkedEventNotRetryable extends DomainError {
+  constructor(subscription: string, reason: string) {
+    super('parked_event_not_retryable', `Events parked by ${subscription} cannot be retried: ${reason}`);
+  }
 }

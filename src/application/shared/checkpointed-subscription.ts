@@ -40,7 +40,8 @@ export type SubscriptionRuntime = Readonly<{
   maxRetryDelayMs?: number;
   /** Source of jitter in [0, 1); tests fix it. Default Math.random. */
   random?: () => number;
-  parked?: ParkedEvents;
+  /** Where events it gives up on go (only `park` is used here). */
+  parked?: Pick<ParkedEvents, 'park'>;
   monitor?: SubscriptionMonitor;
   /**
    * True for an error that says nothing about the event (database unreachable, connection lost, too many

@@ -2,7 +2,8 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { PARKED_EVENTS, type ParkedEvents } from '../../application/ports/parked-events.port.js';
+import { userInfo } from 'node:os';
+import { ParkedEventsService } from '../../application/projections/parked-events.service.js';
 import { ProjectionAdminService } from '../../application/projections/projection-admin.service.js';
 import type { Logger } from '../../application/ports/logger.port.js';
 import { type AppConfig, loadConfig } from '../../infrastructure/config/app-config.js';
@@ -20,6 +21,7 @@ import { projectionAdminProviders } from '../http/admin/admin.module.js';
  *   projections list                         every projection, its checkpoint, lag and parked events
  *   projections rebuild --tenant <id>        rebuilds a tenant's reports read model, with a progress bar
  *   parked list [--subscription <name>]      events a subscription parked
+ *   parked retry|skip <subscription> <id>    acts on one (recorded, with the user running the CLI)
  */
 @Module({})
 class OperatorModule {
@@ -33,7 +35,7 @@ class OperatorModule {
 }
 
 const withServices = async <T>(
-  work: (services: { admin: ProjectionAdminService; parked: ParkedEvents }) => Promise<T>,
+  work: (services: { admin: ProjectionAdminService; parked: ParkedEventsService }) => Promise<T>,
 ) => {
   const config = loadConfig(process.env);
   if (!config.databaseUrl) throw new InvalidArgumentError('DATABASE_URL must name the control database');
@@ -42,7 +44,10 @@ const withServices = async <T>(
     logger: false,
   });
   try {
-    return await work({ admin: context.get(ProjectionAdminService), parked: context.get(PARKED_EVENTS) });
+    return await work({
+      admin: context.get(ProjectionAdminService),
+      parked: context.get(ParkedEventsService),
+    });
   } finally {
     await context.close();
   }
@@ -88,20 +93,19 @@ projections
     }),
   );
 
-program
-  .command('parked')
-  .description('events a subscription could not apply')
+const parked = program.command('parked').description('events a subscription could not apply');
+/** Recorded with every action: who ran the CLI. */
+const actor = () => `cli:${userInfo().username}`;
+
+parked
   .command('list')
   .option('--subscription <name>', 'one subscription (e.g. reports:acme, scheduled-work)')
   .action((options: { subscription?: string }) =>
-    withServices(async ({ parked }) => {
-      const names = options.subscription
-        ? [options.subscription]
-        : Object.keys(await parked.countBySubscription());
-      const rows = (await Promise.all(names.map((name) => parked.list(name)))).flat();
+    withServices(async ({ parked: service }) => {
       console.table(
-        rows.map((e) => ({
+        (await service.list(options.subscription)).map((e) => ({
           subscription: e.subscription,
+          eventId: e.eventId,
           stream: e.streamName,
           revision: e.revision,
           type: e.type,
@@ -112,6 +116,21 @@ program
       );
     }),
   );
+
+for (const [name, description] of [
+  ['retry', 'applies a parked event again (after a fix is deployed) and takes it off the list'],
+  ['skip', 'takes a parked event off the list without applying it'],
+] as const) {
+  parked
+    .command(`${name} <subscription> <eventId>`)
+    .description(description)
+    .action((subscription: string, eventId: string) =>
+      withServices(async ({ parked: service }) => {
+        const done = await service[name](subscription, eventId, actor());
+        console.log(`${done.action}: ${done.event.type} at ${done.event.streamName}@${done.event.revision}`);
+      }),
+    );
+}
 
 try {
   await program.parseAsync();

@@ -34,6 +34,8 @@ describe('a poison event in a tenant projection (e2e)', () => {
     await t?.close();
   });
 
+  let poisoned: { eventId: string; reportId: string } | undefined;
+
   const request = async (taxId: string): Promise<string> => {
     const response = await t.request('POST', '/v1/reports', { token, body: { subject: { taxId } } });
     expect(response.status).toBe(202);
@@ -55,8 +57,9 @@ describe('a poison event in a tenant projection (e2e)', () => {
     await listedReady(await request('BEFORE-1'));
     const store = await PostgresEventStore.create(t.controlUrl, { migrate: false });
     const poisonId = randomUUID();
+    poisoned = { eventId: poisonId, reportId: newId() };
     try {
-      await store.appendToStream(`report-${tenant}.${newId()}`, [
+      await store.appendToStream(`report-${tenant}.${poisoned.reportId}`, [
         {
           id: poisonId,
           type: 'ReportRequestedV9',
@@ -85,5 +88,61 @@ describe('a poison event in a tenant projection (e2e)', () => {
     expect(detail.parkedTotal).toBe(2);
     expect(detail.lag[`reports:${tenant}`]).toMatchObject({ behind: expect.any(Number), capped: false });
     expect(detail.lag['scheduled-work']).toMatchObject({ behind: expect.any(Number) });
+  }, 120_000);
+
+  it('lets an operator list, retry after a fix, and skip parked events, recording each action', async () => {
+    const { eventId, reportId } = poisoned!;
+    const operator = (method: string, path: string) => t.request(method, path, { token: t.operatorToken });
+    const listed = await operator('GET', '/v1/admin/parked-events');
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.filter((e: { eventId: string }) => e.eventId === eventId)).toHaveLength(2);
+    const reports = `reports:${tenant}`;
+
+    // Before a fix the event still cannot be read: it stays parked.
+    const early = await operator('POST', `/v1/admin/parked-events/${reports}/${eventId}/retry`);
+    expect(early.status).toBe(409);
+    expect(early.body.detail).toContain('unknown event type');
+    // The process manager's parked events are skipped, not retried (that could repeat provider calls).
+    expect((await operator('POST', `/v1/admin/parked-events/scheduled-work/${eventId}/retry`)).status).toBe(
+      409,
+    );
+
+    // "A fix is deployed": the event now reads as a ReportRequested (what an upcaster would make of it).
+    await t.query(t.controlUrl, `UPDATE events SET type = 'ReportRequested', data = $2 WHERE id = $1`, [
+      eventId,
+      {
+        reportId,
+        tenantId: tenant,
+        subject: { taxId: 'FIXED-1' },
+        period: { from: '2025-01-01', to: '2025-06-30' },
+        requestedBy: 'operator-fix',
+        requestedAt: new Date().toISOString(),
+      },
+    ]);
+    const retried = await operator('POST', `/v1/admin/parked-events/${reports}/${eventId}/retry`);
+    expect(retried.status).toBe(200);
+    expect(retried.body).toMatchObject({ action: 'retried', actor: 'operator (API)', event: { eventId } });
+    const row = await t.query<{ status: string }>(
+      t.controlUrl.replace(/\/[^/]*$/, `/conflux_tenant_${tenant}`),
+      'SELECT status FROM reports WHERE id = $1',
+      [reportId],
+    );
+    expect(row).toEqual([{ status: 'pending' }]);
+
+    const skipped = await operator('POST', `/v1/admin/parked-events/scheduled-work/${eventId}/skip`);
+    expect(skipped.status).toBe(200);
+    expect((await operator('POST', `/v1/admin/parked-events/scheduled-work/${eventId}/skip`)).status).toBe(
+      404,
+    );
+    expect((await operator('GET', '/v1/admin/parked-events')).body.data).toEqual([]);
+    const actions = await operator('GET', '/v1/admin/parked-events/actions');
+    expect(
+      actions.body.data.map((a: { action: string; subscription: string }) => [a.action, a.subscription]),
+    ).toEqual([
+      ['skipped', 'scheduled-work'],
+      ['retried', reports],
+    ]);
+    // Tenant admins have no say here.
+    expect((await t.request('GET', '/v1/admin/parked-events', { token })).status).toBe(403);
   }, 120_000);
 });

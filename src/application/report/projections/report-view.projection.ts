@@ -11,7 +11,7 @@ export const REPORT_VIEW_PROJECTION = 'reports';
  * Where a page of report events goes: the live read model (table `reports`, checkpoint `reports`), or a
  * rebuild's table beside it (report-view.rebuild.ts), each with its own checkpoint row.
  */
-export type ReportViewTarget = Readonly<{ table: string; checkpoint: string }>;
+export type ReportViewTarget = Readonly<{ table: string; checkpoint: string | null }>;
 
 export const LIVE_REPORT_VIEW: ReportViewTarget = { table: 'reports', checkpoint: REPORT_VIEW_PROJECTION };
 
@@ -43,7 +43,7 @@ export const projectReportEvents = async (
   events: readonly RecordedEvent[],
   target: ReportViewTarget = LIVE_REPORT_VIEW,
 ): Promise<void> => {
-  if (target === LIVE_REPORT_VIEW) await lockLiveReportView(em);
+  if (target.table === LIVE_REPORT_VIEW.table) await lockLiveReportView(em);
   const ids = [...new Set(events.flatMap((e) => parseReportStream(e.streamName)?.reportId ?? []))];
   const rows = new Map<string, Row>();
   if (ids.length > 0) {
@@ -117,13 +117,27 @@ export const projectReportEvents = async (
     );
   }
   const last = events[events.length - 1];
-  if (last) {
+  if (last && target.checkpoint) {
     await em.upsert(ProjectionCheckpoint, {
       name: target.checkpoint,
       checkpoint: last.checkpoint,
       updatedAt: new Date(),
     });
   }
+};
+
+/**
+ * Re-projects one report from its whole stream (`events`, from readStream), replacing its row: an
+ * operator's retry of a parked event, once a fix makes the stream readable. The checkpoint stays.
+ */
+export const reprojectReport = async (
+  em: EntityManager,
+  reportId: string,
+  events: readonly RecordedEvent[],
+): Promise<void> => {
+  await lockLiveReportView(em);
+  await em.execute(`DELETE FROM ${LIVE_REPORT_VIEW.table} WHERE id = ?`, [reportId]);
+  await projectReportEvents(em, events, { table: LIVE_REPORT_VIEW.table, checkpoint: null });
 };
 
 /** Moves the checkpoint past a parked event without applying it (its report keeps its last state). */

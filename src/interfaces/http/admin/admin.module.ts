@@ -1,15 +1,18 @@
 import { Module } from '@nestjs/common';
 import { PROJECTION_REBUILDS } from '../../../application/ports/projection-rebuilds.port.js';
 import { SCHEDULED_WORK } from '../../../application/ports/scheduled-work.port.js';
+import { ParkedEventsService } from '../../../application/projections/parked-events.service.js';
 import { ProjectionAdminService } from '../../../application/projections/projection-admin.service.js';
 import { PostgresProjectionRebuilds } from '../../../infrastructure/event-store/postgres-projection-rebuilds.js';
 import { PostgresScheduledWork } from '../../../infrastructure/scheduling/postgres-scheduled-work.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../../../infrastructure/tenancy/control-database.js';
 import { AuthModule } from '../auth/auth.module.js';
+import { ParkedEventsController } from './parked-events.controller.js';
 import { ProjectionsController } from './projections.controller.js';
 
 /**
- * Operations on projections; the service is also what the operator CLI runs (src/interfaces/cli/conflux.ts).
+ * Operations on projections and parked events; the services are also what the operator CLI runs
+ * (src/interfaces/cli/conflux.ts).
  * It reads the scheduled-work checkpoint through its own adapter instance: no worker runs here.
  */
 export const projectionAdminProviders = [
@@ -32,12 +35,12 @@ export const projectionAdminProviders = [
     },
   },
   ProjectionAdminService,
+  ParkedEventsService,
 ];
 
 @Module({
   imports: [AuthModule],
-  controllers: [ProjectionsController],
+  controllers: [ProjectionsController, ParkedEventsController],
   providers: projectionAdminProviders,
-  exports: [ProjectionAdminService],
 })
 export class AdminModule {}

@@ -42,4 +42,7 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   projection_not_rebuildable: 409,
   rebuild_running: 409,
   rebuild_not_found: 404,
+  parked_event_not_found: 404,
+  parked_event_still_failing: 409,
+  parked_event_not_retryable: 409,
 };

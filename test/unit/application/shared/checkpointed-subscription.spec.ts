@@ -39,16 +39,10 @@ const logOf = (n: number): { store: EventStore; events: RecordedEvent[] } => {
   return { store, events };
 };
 
-class MemoryParked implements ParkedEvents {
+class MemoryParked implements Pick<ParkedEvents, 'park'> {
   readonly parked: ParkedEvent[] = [];
   async park(event: ParkedEvent) {
     this.parked.push(event);
-  }
-  async countBySubscription() {
-    return {};
-  }
-  async list() {
-    return this.parked;
   }
 }
 
