@@ -16,7 +16,10 @@ import {
  * table up under the live projection's lock and swaps the two in one transaction. Everything here runs
  * in the tenant's database through the caller's EntityManager (one transaction per call).
  */
-export const REBUILD_TARGET = { table: 'reports_next', checkpoint: 'reports#rebuild' } as const satisfies ReportViewTarget;
+export const REBUILD_TARGET = {
+  table: 'reports_next',
+  checkpoint: 'reports#rebuild',
+} as const satisfies ReportViewTarget;
 
 /**
  * Creates the rebuild's table, shaped and indexed like `reports` (LIKE … INCLUDING ALL follows every
