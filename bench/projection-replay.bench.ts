@@ -95,6 +95,13 @@ const reportEvents = (tenantId: string, reportId: string, requestedBy: string, a
             bytes: 2_000,
             sha256: 'c'.repeat(64),
           },
+          {
+            name: 'summary.pdf',
+            contentType: 'application/pdf',
+            key: `tenants/${tenantId}/reports/${reportId}/summary.pdf`,
+            bytes: 30_000,
+            sha256: 'd'.repeat(64),
+          },
         ],
       },
     },
@@ -112,14 +119,18 @@ const reportEvents = (tenantId: string, reportId: string, requestedBy: string, a
 };
 
 /** Appends the backlog (one append per report, `WRITERS` at once); returns the events in commit order. */
-const appendBacklog = async (databaseUrl: string, tenantId: string): Promise<Map<string, number>> => {
+const appendBacklog = async (
+  databaseUrl: string,
+  tenantId: string,
+  reports = REPORTS,
+): Promise<Map<string, number>> => {
   const store = await PostgresEventStore.create(databaseUrl, { migrate: false, notify: false });
   try {
     const start = Date.now() - 86_400_000;
     let next = 0;
     await Promise.all(
       Array.from({ length: WRITERS }, async () => {
-        for (let i = next++; i < REPORTS; i = next++) {
+        for (let i = next++; i < reports; i = next++) {
           const reportId = randomUUID();
           await store.appendToStream(
             reportStream(tenantId, reportId),
@@ -370,10 +381,101 @@ const replay = async (ctx: BenchContext): Promise<Figure[]> => {
   ];
 };
 
+const REBUILD_TENANTS = 10;
+const REBUILD_EVENTS = Number(process.env.PROJECTION_REBUILD_EVENTS ?? 100_000);
+
+/**
+ * `projection.rebuild.rate`: events/s into fresh read models while the live ones keep serving (issue 11).
+ * `REBUILD_EVENTS` events of finished reports over 10 tenants are appended with Conflux stopped; Conflux
+ * starts, its live read models catch up, then the operator API starts a rebuild of every tenant at once
+ * while a reader pages through one tenant's reports without pause. The rate is all events applied by the
+ * rebuilds over the time from the first start to the last switch (the rebuild resources' own timestamps).
+ */
+const rebuildRun = (ctx: BenchContext) =>
+  withConfluxCluster(ctx, { simulator: { transactions: 1000, latencyMs: 3000 } }, async (cluster) => {
+    const tenants = Array.from({ length: REBUILD_TENANTS }, () => benchTenantId('rb'));
+    const tokens = new Map<string, string>();
+    for (const tenantId of tenants) tokens.set(tenantId, await cluster.createTenant(tenantId));
+    await cluster.stopConflux();
+    const perTenant = Math.ceil(REBUILD_EVENTS / REBUILD_TENANTS / 15);
+    const totals = new Map<string, number>();
+    for (const tenantId of tenants)
+      totals.set(tenantId, (await appendBacklog(cluster.databaseUrl, tenantId, perTenant)).size);
+    await cluster.startConflux();
+    const operator = (method: string, path: string, body?: unknown) =>
+      cluster.call(method, path, cluster.operatorToken, body);
+    const caughtUp = async () =>
+      ((await operator('GET', '/v1/admin/projections')).body.data as { tenantId: string; lag: number }[])
+        .filter((p) => tokens.has(p.tenantId))
+        .every((p) => p.lag === 0);
+    const deadline = Date.now() + 300_000;
+    while (!(await caughtUp())) {
+      if (Date.now() > deadline) throw new Error('live read models did not catch up in 5 minutes');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const loadBefore = Math.round(loadavg()[0] * 10) / 10;
+    const started = await Promise.all(
+      tenants.map(async (tenantId) => {
+        const response = await operator('POST', '/v1/admin/projections/reports/rebuild', { tenantId });
+        if (response.status !== 202) throw new Error(`rebuild of ${tenantId}: ${response.status}`);
+        return response.body.id as string;
+      }),
+    );
+    // A reader of the first tenant pages through its reports while the rebuilds run.
+    const reader = tokens.get(tenants[0])!;
+    let reads = 0;
+    let failedReads = 0;
+    let rebuilds: { status: string; eventsApplied: number; startedAt: string; finishedAt: string }[];
+    do {
+      const page = await cluster.call('GET', '/v1/reports?limit=100', reader);
+      reads++;
+      if (page.status !== 200 || page.body.data.length === 0) failedReads++;
+      rebuilds = await Promise.all(
+        started.map(
+          async (id) => (await operator('GET', `/v1/admin/projections/reports/rebuilds/${id}`)).body,
+        ),
+      );
+    } while (rebuilds.some((r) => r.status === 'running'));
+    const failed = rebuilds.filter((r) => r.status !== 'completed');
+    if (failed.length > 0) throw new Error(`rebuilds failed: ${JSON.stringify(failed)}`);
+    const first = Math.min(...rebuilds.map((r) => Date.parse(r.startedAt)));
+    const last = Math.max(...rebuilds.map((r) => Date.parse(r.finishedAt)));
+    const events = rebuilds.reduce((n, r) => n + r.eventsApplied, 0);
+    const expected = [...totals.values()].reduce((n, v) => n + v, 0);
+    return {
+      rate: Math.round(events / ((last - first) / 1000)),
+      events,
+      allEventsApplied: events === expected,
+      seconds: (last - first) / 1000,
+      readsDuringRebuild: reads,
+      failedReads,
+      load1: loadBefore,
+    };
+  });
+
+const rebuild = async (ctx: BenchContext): Promise<Figure[]> => {
+  const runs: Awaited<ReturnType<typeof rebuildRun>>[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await rebuildRun(ctx));
+  return [
+    {
+      name: 'projection.rebuild.rate',
+      value: median(runs.map((r) => r.rate)),
+      unit: 'events/s',
+      events: runs[0].events,
+      tenants: REBUILD_TENANTS,
+      measuredBy:
+        'POST /v1/admin/projections/reports/rebuild for every tenant at once; a reader pages meanwhile',
+      runs,
+      target: '≥ 20000 events/s into fresh read models while the live ones keep serving',
+    },
+  ];
+};
+
 export const benchmarks: Benchmark[] = [
   {
     name: 'projection.replay',
     figures: ['projection.replay.rate', 'projection.replay.batched_sketch.rate'],
     run: replay,
   },
+  { name: 'projection.rebuild', figures: ['projection.rebuild.rate'], run: rebuild },
 ];
