@@ -12,6 +12,7 @@ import {
 import { SubscriptionMonitor } from '../../application/shared/subscription-monitor.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../tenancy/control-database.js';
+import { KurrentDbEventStore } from './kurrentdb-event-store.js';
 import { PostgresEventStore } from './postgres-event-store.js';
 import { PostgresParkedEvents } from './postgres-parked-events.js';
 import { PostgresSubscriptionLeadership } from './postgres-subscription-leadership.js';
@@ -31,7 +32,8 @@ class EventStoreLifecycle implements OnApplicationShutdown {
 }
 
 /**
- * Provides `EVENT_STORE`, migrated at start-up, on the control database; and what every checkpointed
+ * Provides `EVENT_STORE`: by default PostgreSQL, migrated at start-up, on the control database; with
+ * EVENT_STORE=eventstoredb, KurrentDB at EVENTSTORE_URL (ADR 0021). And what every checkpointed
  * subscription of the process shares: the parked-events store (control database), the monitor behind
  * readiness' lag detail, the retry/parking policy, and leadership: one consumer per subscription across
  * instances (ADR 0014).
@@ -43,8 +45,13 @@ class EventStoreLifecycle implements OnApplicationShutdown {
       provide: EVENT_STORE,
       inject: [APP_CONFIG],
       useFactory: async (config: AppConfig): Promise<EventStore> => {
-        if (config.eventStore !== 'postgres')
-          throw new Error(`EVENT_STORE=${config.eventStore} has no adapter yet; use EVENT_STORE=postgres`);
+        if (config.eventStore === 'eventstoredb') {
+          // The config refuses eventstoredb without EVENTSTORE_URL. Fenced appends of scheduled work then
+          // degrade to check-then-append guarded by the expected revision (ADR 0021).
+          if (!config.eventStoreUrl)
+            throw new Error('EVENTSTORE_URL is required by EVENT_STORE=eventstoredb');
+          return KurrentDbEventStore.connect(config.eventStoreUrl);
+        }
         if (!config.databaseUrl) throw new Error('DATABASE_URL is required by the PostgreSQL event store');
         return PostgresEventStore.create(config.databaseUrl); // migrates; closes its pool if that fails
       },
