@@ -18,6 +18,22 @@ import { PostgresParkedEvents } from './postgres-parked-events.js';
 import { PostgresSubscriptionLeadership } from './postgres-subscription-leadership.js';
 import { isTransientDatabaseError } from './transient-errors.js';
 
+/**
+ * The event store EVENT_STORE names: PostgreSQL on DATABASE_URL (migrated; its pool closed if that fails),
+ * or KurrentDB at EVENTSTORE_URL, connected lazily (a server that is down shows in readiness). With
+ * KurrentDB, fenced appends of scheduled work degrade to check-then-append (ADR 0021).
+ */
+export const createEventStore = async (
+  config: Pick<AppConfig, 'eventStore' | 'eventStoreUrl' | 'databaseUrl'>,
+): Promise<EventStore & { close(): Promise<void> }> => {
+  if (config.eventStore === 'eventstoredb') {
+    if (!config.eventStoreUrl) throw new Error('EVENTSTORE_URL is required by EVENT_STORE=eventstoredb');
+    return KurrentDbEventStore.connect(config.eventStoreUrl);
+  }
+  if (!config.databaseUrl) throw new Error('DATABASE_URL is required by the PostgreSQL event store');
+  return PostgresEventStore.create(config.databaseUrl);
+};
+
 /** Closes the store (its subscriptions, LISTEN connection and pool) and the leadership connection at shutdown. */
 class EventStoreLifecycle implements OnApplicationShutdown {
   constructor(
@@ -44,17 +60,7 @@ class EventStoreLifecycle implements OnApplicationShutdown {
     {
       provide: EVENT_STORE,
       inject: [APP_CONFIG],
-      useFactory: async (config: AppConfig): Promise<EventStore> => {
-        if (config.eventStore === 'eventstoredb') {
-          // The config refuses eventstoredb without EVENTSTORE_URL. Fenced appends of scheduled work then
-          // degrade to check-then-append guarded by the expected revision (ADR 0021).
-          if (!config.eventStoreUrl)
-            throw new Error('EVENTSTORE_URL is required by EVENT_STORE=eventstoredb');
-          return KurrentDbEventStore.connect(config.eventStoreUrl);
-        }
-        if (!config.databaseUrl) throw new Error('DATABASE_URL is required by the PostgreSQL event store');
-        return PostgresEventStore.create(config.databaseUrl); // migrates; closes its pool if that fails
-      },
+      useFactory: createEventStore,
     },
     {
       provide: PARKED_EVENTS,
