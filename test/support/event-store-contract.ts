@@ -445,15 +445,14 @@ export const eventStoreContract = (
             }),
           );
         };
+        // No `-`, so no category, though the name equals one. First: once the later appends are read,
+        // it is in the log too (a stream without a tenant in its name is not one a tenant filter finds).
+        await append(catA, names().tenant, ['Alpha']);
         await append(`${catA}-${t1}.s1`, t1, ['Alpha', 'Beta']);
         await append(`${catB}-${t1}.s2`, t1, ['Alpha']);
         await append(`${catA}-${t2}.s3`, t2, ['Beta']);
         await append(`${catB}-${t2}.s4-with-dashes`, t2, ['Alpha', 'Beta']);
-        // No `-`, so no category, though the name equals one.
-        const t3 = names().tenant;
-        await append(catA, t3, ['Alpha']);
         const both = { categories: [catA, catB] };
-        await readUntil(store, { tenantId: t3 }, 1);
         await readUntil(store, both, 6);
         const read = async (filter: LogFilter) =>
           (await store.readAll({ filter })).map((e) => `${e.streamName}/${e.type}`);

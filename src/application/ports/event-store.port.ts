@@ -74,6 +74,10 @@ export type ReadStreamOptions = Readonly<{
 export type LogFilter = Readonly<{
   /** Stream categories, e.g. `['report']`. */
   categories?: readonly string[];
+  /**
+   * Events of this tenant's streams (`{category}-{tenantId}.…`), whose metadata carries the same tenant:
+   * PostgreSQL matches the metadata, KurrentDB the stream name (server-side prefixes).
+   */
   tenantId?: string;
   eventTypes?: readonly string[];
 }>;

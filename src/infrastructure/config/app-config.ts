@@ -41,7 +41,13 @@ const envSchema = z.object({
     .optional(),
   JWT_TTL_SECONDS: int(3600, 60),
   EVENT_STORE: z.enum(['postgres', 'eventstoredb']).default('postgres'),
-  EVENTSTORE_URL: z.string().optional(),
+  EVENTSTORE_URL: z
+    .string()
+    .regex(
+      /^(esdb|kurrentdb|kurrent|kdb)(\+discover)?:\/\/\S+$/,
+      'must be a KurrentDB connection string (kurrentdb://host:2113?tls=false, esdb://…)',
+    )
+    .optional(),
   STORAGE: z.enum(['local', 's3']).default('local'),
   S3_ENDPOINT: optionalUrl,
   S3_BUCKET: z.string().optional(),

@@ -12,10 +12,27 @@ import {
 import { SubscriptionMonitor } from '../../application/shared/subscription-monitor.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../tenancy/control-database.js';
+import { KurrentDbEventStore } from './kurrentdb-event-store.js';
 import { PostgresEventStore } from './postgres-event-store.js';
 import { PostgresParkedEvents } from './postgres-parked-events.js';
 import { PostgresSubscriptionLeadership } from './postgres-subscription-leadership.js';
 import { isTransientDatabaseError } from './transient-errors.js';
+
+/**
+ * The event store EVENT_STORE names: PostgreSQL on DATABASE_URL (migrated; its pool closed if that fails),
+ * or KurrentDB at EVENTSTORE_URL, connected lazily (a server that is down shows in readiness). With
+ * KurrentDB, fenced appends of scheduled work degrade to check-then-append (ADR 0021).
+ */
+export const createEventStore = async (
+  config: Pick<AppConfig, 'eventStore' | 'eventStoreUrl' | 'databaseUrl'>,
+): Promise<EventStore & { close(): Promise<void> }> => {
+  if (config.eventStore === 'eventstoredb') {
+    if (!config.eventStoreUrl) throw new Error('EVENTSTORE_URL is required by EVENT_STORE=eventstoredb');
+    return KurrentDbEventStore.connect(config.eventStoreUrl);
+  }
+  if (!config.databaseUrl) throw new Error('DATABASE_URL is required by the PostgreSQL event store');
+  return PostgresEventStore.create(config.databaseUrl);
+};
 
 /** Closes the store (its subscriptions, LISTEN connection and pool) and the leadership connection at shutdown. */
 class EventStoreLifecycle implements OnApplicationShutdown {
@@ -31,7 +48,8 @@ class EventStoreLifecycle implements OnApplicationShutdown {
 }
 
 /**
- * Provides `EVENT_STORE`, migrated at start-up, on the control database; and what every checkpointed
+ * Provides `EVENT_STORE`: by default PostgreSQL, migrated at start-up, on the control database; with
+ * EVENT_STORE=eventstoredb, KurrentDB at EVENTSTORE_URL (ADR 0021). And what every checkpointed
  * subscription of the process shares: the parked-events store (control database), the monitor behind
  * readiness' lag detail, the retry/parking policy, and leadership: one consumer per subscription across
  * instances (ADR 0014).
@@ -42,12 +60,7 @@ class EventStoreLifecycle implements OnApplicationShutdown {
     {
       provide: EVENT_STORE,
       inject: [APP_CONFIG],
-      useFactory: async (config: AppConfig): Promise<EventStore> => {
-        if (config.eventStore !== 'postgres')
-          throw new Error(`EVENT_STORE=${config.eventStore} has no adapter yet; use EVENT_STORE=postgres`);
-        if (!config.databaseUrl) throw new Error('DATABASE_URL is required by the PostgreSQL event store');
-        return PostgresEventStore.create(config.databaseUrl); // migrates; closes its pool if that fails
-      },
+      useFactory: createEventStore,
     },
     {
       provide: PARKED_EVENTS,

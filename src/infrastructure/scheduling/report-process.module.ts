@@ -21,7 +21,7 @@ import { PostgresScheduledWork } from './postgres-scheduled-work.js';
       provide: SCHEDULED_WORK,
       inject: [CONTROL_DATABASE, EVENT_STORE],
       // The PostgreSQL event store and the control database are both DATABASE_URL: fenced appends share
-      // the row's transaction (ADR 0013).
+      // the row's transaction (ADR 0013). Any other store (KurrentDB) gets check-then-append (ADR 0021).
       useFactory: async (control: ControlDatabase, store: EventStore) => {
         const work = new PostgresScheduledWork(control.pool, store);
         await work.migrate();

@@ -97,6 +97,16 @@ describe('loadConfig', () => {
     expect(problemsOf({ DATA_DIR: dataDir, EVENT_STORE: 'eventstoredb' })).toEqual([
       'EVENTSTORE_URL: required when EVENT_STORE=eventstoredb',
     ]);
+    expect(
+      problemsOf({ DATA_DIR: dataDir, EVENT_STORE: 'eventstoredb', EVENTSTORE_URL: 'http://es:2113' }),
+    ).toEqual([expect.stringMatching(/^EVENTSTORE_URL: must be a KurrentDB connection string/)]);
+  });
+
+  it('takes EVENT_STORE=eventstoredb with a kurrentdb:// or esdb:// EVENTSTORE_URL', () => {
+    for (const url of ['kurrentdb://localhost:2113?tls=false', 'esdb+discover://a:b@cluster:2113']) {
+      const config = loadConfig({ DATA_DIR: dataDir, EVENT_STORE: 'eventstoredb', EVENTSTORE_URL: url });
+      expect(config).toMatchObject({ eventStore: 'eventstoredb', eventStoreUrl: url });
+    }
   });
 
   it('reads the documented defaults', () => {
