@@ -8,6 +8,9 @@ import type { Period, ProviderName } from '../../domain/report/provider-data.js'
  * that holds a row's lease also moves the row itself right after its append (fenced by the lease token),
  * so a lagging projection never makes a step run twice.
  *
+ * The table is shared with webhook deliveries (WebhookQueue): each row belongs to one queue, and
+ * everything here — claims, due times, the projection's deletes — sees only the report queue's rows.
+ *
  * One clock: every due time, lease and deadline is computed and compared on the database's clock
  * (`now()`), never on the caller's; callers pass delays, not instants.
  */

@@ -37,4 +37,9 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   last_admin: 409,
   tax_id_unverified: 403,
   caller_unknown: 401,
+  // webhooks
+  webhook_not_found: 404,
+  webhook_delivery_not_found: 404,
+  /** Answered as a 400 naming `url` by the controller; here for any other path that raises it. */
+  webhook_url_refused: 400,
 };
