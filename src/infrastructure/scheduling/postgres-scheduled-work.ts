@@ -159,10 +159,10 @@ export class PostgresScheduledWork implements ScheduledWork {
       case 'generate-when-providers-done':
         await client.query(
           `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, due_at, deadline_at, payload)
-           SELECT $1, $2, 'generation', 'generate', now(), now() + interval '1 hour', '{}'::jsonb
+           SELECT $1, $2, 'generation', 'generate', now(), now() + interval '1 hour', $3::jsonb
            WHERE NOT EXISTS (SELECT 1 FROM scheduled_work WHERE queue = 'report' AND tenant_id = $1 AND report_id = $2)
            ON CONFLICT DO NOTHING`,
-          [change.tenantId, change.reportId],
+          [change.tenantId, change.reportId, JSON.stringify({ traceparent: change.traceparent })],
         );
         return;
     }
