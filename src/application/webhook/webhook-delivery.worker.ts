@@ -6,14 +6,21 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { LOGGER, type Logger } from '../ports/logger.port.js';
-import { WEBHOOK_QUEUE, type WebhookDelivery, type WebhookQueue } from '../ports/webhook-queue.port.js';
+import { TenantNotFound } from '../../domain/tenant/tenant.errors.js';
+import {
+  WEBHOOK_QUEUE,
+  type WebhookDelivery,
+  type WebhookFanOut,
+  type WebhookQueue,
+  type WebhookWork,
+} from '../ports/webhook-queue.port.js';
 import {
   WEBHOOK_TRANSPORT,
   type WebhookResponse,
   type WebhookTransport,
 } from '../ports/webhook-transport.port.js';
 import { WEBHOOK_OPTIONS, type WebhookOptions } from './webhook-options.js';
-import { signatureHeaders } from './webhook-signing.js';
+import { signatureHeaders, webhookIdOf } from './webhook-signing.js';
 import { WebhooksService } from './webhooks.service.js';
 
 /** What one attempt's answer means for the delivery. */
@@ -26,13 +33,15 @@ const verdictOf = (response: WebhookResponse): Verdict => {
 };
 
 /**
- * Sends the queued webhook deliveries: claims due rows of the `webhook` queue (fair across tenants, at
- * most `perTenant` in flight per tenant, `concurrency` per process), POSTs each once — signed, 15 s at
- * most — records the attempt in the endpoint's delivery log and moves the row: gone after a 2xx, a 410
- * (which disables the endpoint) or the last attempt of the schedule; otherwise due again after the
- * schedule's next delay. The row's move is fenced by the claim's lease token; the lease outlasts an
- * attempt, so it needs no renewal. A crash mid-attempt sends that attempt again after the lease expires
- * (same webhook-id): delivery is at least once.
+ * Works the `webhook` queue: claims due rows (fair across tenants, at most `perTenant` in flight per
+ * tenant, `concurrency` per process). A fan-out row (one final event of a tenant) becomes one delivery row
+ * per enabled endpoint of that tenant subscribed to the event's type, read from the tenant's database —
+ * per tenant, so an unreachable tenant database delays only that tenant's fan-out (retried on the
+ * schedule). A delivery row is POSTed once per claim — signed, 15 s at most — its attempt recorded in the
+ * endpoint's delivery log, and the row moved: gone after a 2xx, a 410 (which disables the endpoint) or the
+ * last attempt of the schedule; otherwise due again after the schedule's next delay. Every move is fenced
+ * by the claim's lease token; the lease outlasts an attempt, so it needs no renewal. A crash mid-attempt
+ * sends that attempt again after the lease expires (same webhook-id): delivery is at least once.
  */
 @Injectable()
 export class WebhookDeliveryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -103,17 +112,53 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, BeforeAppl
     });
   }
 
-  private start(delivery: WebhookDelivery): void {
-    const attempt = this.attempt(delivery)
+  private start(work: WebhookWork): void {
+    const attempt = (work.kind === 'fan-out' ? this.fanOut(work) : this.attempt(work))
       .catch((error: unknown) =>
         // The row stays leased until its lease expires, then the attempt is made again.
-        this.logger.warn({ ...context(delivery), err: error }, 'delivery attempt failed; it is retried'),
+        this.logger.warn({ ...context(work), err: error }, 'webhook work failed; it is retried'),
       )
       .finally(() => {
         this.running.delete(attempt);
         this.wake?.();
       });
     this.running.add(attempt);
+  }
+
+  /** The event's deliveries replace its fan-out row; a tenant database that fails retries the fan-out. */
+  private async fanOut(work: WebhookFanOut): Promise<void> {
+    let endpoints: string[];
+    try {
+      endpoints = await this.webhooks.subscribers(work.tenantId, work.eventType);
+    } catch (error) {
+      if (!(error instanceof TenantNotFound)) return this.retryFanOut(work, error);
+      endpoints = []; // the tenant is gone: nobody to tell
+    }
+    const { eventId: _eventId, kind: _kind, attempt: _attempt, leaseToken: _leaseToken, ...message } = work;
+    const deliveries = endpoints.map((endpointId) => ({
+      ...message,
+      endpointId,
+      webhookId: webhookIdOf(work.eventId, endpointId),
+    }));
+    if (!(await this.queue.expand(work, deliveries))) return this.lost(work);
+    if (deliveries.length > 0) this.nudge();
+  }
+
+  private async retryFanOut(work: WebhookFanOut, error: unknown): Promise<void> {
+    const delay = this.options.retryScheduleMs[work.attempt];
+    if (delay === undefined) {
+      if (await this.queue.finish(work))
+        this.logger.error(
+          { ...context(work), err: error },
+          "tenant's endpoints unreadable: the event's webhooks are given up",
+        );
+      return;
+    }
+    if (!(await this.queue.retry(work, delay))) return this.lost(work);
+    this.logger.warn(
+      { ...context(work), err: error, retryInMs: delay },
+      "tenant's endpoints unreadable; fan-out retried",
+    );
   }
 
   private async attempt(delivery: WebhookDelivery): Promise<void> {
@@ -169,15 +214,14 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, BeforeAppl
       );
   }
 
-  private lost(delivery: WebhookDelivery): void {
-    this.logger.info(context(delivery), 'lease lost: another claim owns this delivery');
+  private lost(work: WebhookWork): void {
+    this.logger.info(context(work), 'lease lost: another claim owns this row');
   }
 }
 
-/** What every log line of a delivery carries: never the URL (it may hold credentials) or a secret. */
-const context = (d: WebhookDelivery) => ({
-  tenantId: d.tenantId,
-  reportId: d.reportId,
-  endpointId: d.endpointId,
-  webhookId: d.webhookId,
+/** What every log line of webhook work carries: never the URL (it may hold credentials) or a secret. */
+const context = (w: WebhookWork) => ({
+  tenantId: w.tenantId,
+  reportId: w.reportId,
+  ...(w.kind === 'fan-out' ? { eventId: w.eventId } : { endpointId: w.endpointId, webhookId: w.webhookId }),
 });
