@@ -69,6 +69,12 @@ export interface WebhookQueue {
    * time (database clock), or null — and no change — when this claim no longer holds the row.
    */
   retry(work: WebhookWork, delayMs: number): Promise<Date | null>;
+  /**
+   * The work could not be done now for a reason that is not the receiver's (its tenant database is
+   * unreachable): due again after `delayMs`, lease released, no attempt counted. False when this claim no
+   * longer held the row.
+   */
+  postpone(work: WebhookWork, delayMs: number): Promise<boolean>;
   /** The row is done with (delivered, or given up): it goes. False when this claim no longer held it. */
   finish(work: WebhookWork): Promise<boolean>;
   /** Milliseconds until the next row falls due (0 when one is due), or null when none is queued. */

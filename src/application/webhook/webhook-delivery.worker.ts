@@ -36,8 +36,8 @@ const verdictOf = (response: WebhookResponse): Verdict => {
  * Works the `webhook` queue: claims due rows (fair across tenants, at most `perTenant` in flight per
  * tenant, `concurrency` per process). A fan-out row (one final event of a tenant) becomes one delivery row
  * per enabled endpoint of that tenant subscribed to the event's type, read from the tenant's database —
- * per tenant, so an unreachable tenant database delays only that tenant's fan-out (retried on the
- * schedule). A delivery row is POSTed once per claim — signed, 15 s at most — its attempt recorded in the
+ * per tenant, so an unreachable tenant database delays only that tenant's fan-out (retried, never
+ * given up while the tenant exists). A delivery row is POSTed once per claim — signed, 15 s at most — its attempt recorded in the
  * endpoint's delivery log, and the row moved: gone after a 2xx, a 410 (which disables the endpoint) or the
  * last attempt of the schedule; otherwise due again after the schedule's next delay. Every move is fenced
  * by the claim's lease token; the lease outlasts an attempt, so it needs no renewal. A crash mid-attempt
@@ -114,9 +114,20 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, BeforeAppl
 
   private start(work: WebhookWork): void {
     const attempt = (work.kind === 'fan-out' ? this.fanOut(work) : this.attempt(work))
+      .catch(async (error: unknown) => {
+        // Not the receiver's fault (the tenant database, the queue): the slot is freed, no attempt counted.
+        const delay = this.laterMs(work.attempt);
+        this.logger.warn(
+          { ...context(work), err: error, retryInMs: delay },
+          'webhook work failed; postponed',
+        );
+        await this.queue.postpone(work, delay);
+      })
       .catch((error: unknown) =>
-        // The row stays leased until its lease expires, then the attempt is made again.
-        this.logger.warn({ ...context(work), err: error }, 'webhook work failed; it is retried'),
+        this.logger.warn(
+          { ...context(work), err: error },
+          'webhook work not postponed; retried when its lease expires',
+        ),
       )
       .finally(() => {
         this.running.delete(attempt);
@@ -144,21 +155,16 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, BeforeAppl
     if (deliveries.length > 0) this.nudge();
   }
 
+  /**
+   * The fan-out is never given up while the tenant exists: it follows the retry schedule and then keeps
+   * its last delay, so a tenant database back after a long outage still gets its events' webhooks.
+   */
   private async retryFanOut(work: WebhookFanOut, error: unknown): Promise<void> {
-    const delay = this.options.retryScheduleMs[work.attempt];
-    if (delay === undefined) {
-      if (await this.queue.finish(work))
-        this.logger.error(
-          { ...context(work), err: error },
-          "tenant's endpoints unreadable: the event's webhooks are given up",
-        );
-      return;
-    }
+    const delay = this.laterMs(work.attempt);
     if (!(await this.queue.retry(work, delay))) return this.lost(work);
-    this.logger.warn(
-      { ...context(work), err: error, retryInMs: delay },
-      "tenant's endpoints unreadable; fan-out retried",
-    );
+    const fields = { ...context(work), err: error, retryInMs: delay, attempt: work.attempt + 1 };
+    if (work.attempt === 0) this.logger.warn(fields, "tenant's endpoints unreadable; fan-out retried");
+    else this.logger.debug(fields, "tenant's endpoints still unreadable");
   }
 
   private async attempt(delivery: WebhookDelivery): Promise<void> {
@@ -212,6 +218,12 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, BeforeAppl
         // tenant database went away) must not repeat the attempt.
         this.logger.warn({ ...context(delivery), err: error }, 'delivery log line not written'),
       );
+  }
+
+  /** The schedule's delay after `attempts` tries, its last one beyond its end (ms). */
+  private laterMs(attempts: number): number {
+    const schedule = this.options.retryScheduleMs;
+    return schedule[Math.min(attempts, schedule.length - 1)] ?? 0;
   }
 
   private lost(work: WebhookWork): void {

@@ -122,6 +122,16 @@ export class PostgresWebhookQueue implements WebhookQueue {
     return rows[0]?.due_at ?? null;
   }
 
+  async postpone(work: WebhookWork, delayMs: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE scheduled_work
+         SET due_at = now() + make_interval(secs => $5::double precision / 1000), lease_owner = NULL, lease_until = NULL
+       WHERE ${HELD}`,
+      [...held(work), delayMs],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   async finish(work: WebhookWork): Promise<boolean> {
     const { rowCount } = await this.pool.query(`DELETE FROM scheduled_work WHERE ${HELD}`, held(work));
     return (rowCount ?? 0) > 0;

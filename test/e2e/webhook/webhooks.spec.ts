@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { type TestApp, startTestApp } from '../../support/test-app.js';
+import { clusterUrl } from '../../support/database.js';
+import { type TestApp, query, startTestApp } from '../../support/test-app.js';
 import { waitUntil } from '../../support/wait-until.js';
 import { type ReceivedWebhook, WebhookReceiver } from '../../support/webhook-receiver.js';
 
@@ -287,6 +288,46 @@ describe('webhooks over HTTP with a real receiver (e2e)', () => {
         new Webhook(secret).verify(request.body, { ...headers, 'webhook-signature': signature }),
       ).toBeTruthy();
   });
+
+  it("does not let one tenant's unreachable database hold up another tenant's webhooks, and loses nothing", async () => {
+    const endpointA = await createEndpoint(adminA, '/outage-a', ['report.failed']);
+    const endpointB = await createEndpoint(adminB, '/outage-b', ['report.cancelled']);
+    const databaseA = `conflux_tenant_${a.id}`;
+    const failing = await t.request('POST', '/v1/reports', {
+      token: adminA,
+      body: { subject: { taxId: 'fail-credit-9' } },
+    });
+    expect(failing.status).toBe(202);
+    await query(clusterUrl(), `ALTER DATABASE "${databaseA}" ALLOW_CONNECTIONS false`);
+    await query(clusterUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+      databaseA,
+    ]);
+    try {
+      await waitUntil("tenant A's fan-out has failed at least once", async () => {
+        const rows = await t.query(
+          t.controlUrl,
+          `SELECT 1 FROM scheduled_work WHERE queue = 'webhook' AND kind = 'fan-out' AND report_id = $1 AND attempt >= 1`,
+          [failing.body.id],
+        );
+        return rows.length > 0;
+      });
+      const reportB = await cancelledReport(adminB);
+      await waitUntil("tenant B's delivery arrives", () => requestsFor('/outage-b', reportB).length > 0);
+      expect(requestsFor('/outage-a', failing.body.id)).toHaveLength(0);
+    } finally {
+      await query(clusterUrl(), `ALTER DATABASE "${databaseA}" ALLOW_CONNECTIONS true`);
+    }
+    await waitUntil(
+      "tenant A's delivery arrives once its database is back",
+      () => requestsFor('/outage-a', failing.body.id).length > 0,
+    );
+    expect(JSON.parse(requestsFor('/outage-a', failing.body.id)[0].body)).toMatchObject({
+      type: 'report.failed',
+      data: { status: 'failed', error: { provider: 'credit-bureau' } },
+    });
+    await t.request('DELETE', `/v1/webhooks/${endpointA.id}`, { token: adminA });
+    await t.request('DELETE', `/v1/webhooks/${endpointB.id}`, { token: adminB });
+  }, 120_000);
 
   it("does not let one tenant's dead receiver delay another tenant's delivery", async () => {
     receiver.respond('/dead', () => 'hang');
