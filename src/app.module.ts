@@ -13,6 +13,7 @@ import { HealthModule } from './interfaces/http/health/health.module.js';
 import { ProblemFilter } from './interfaces/http/problem/problem.filter.js';
 import { ReportModule } from './interfaces/http/report/report.module.js';
 import { TenantModule } from './interfaces/http/tenant/tenant.module.js';
+import { WebhookModule } from './interfaces/http/webhook/webhook.module.js';
 
 /** The whole application; `createApp` (src/app.ts) builds it from a validated config. */
 @Module({})
@@ -31,6 +32,7 @@ export class AppModule {
         HealthModule,
         ReportModule,
         AdminModule,
+        WebhookModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

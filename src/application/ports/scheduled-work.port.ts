@@ -8,6 +8,9 @@ import type { Period, ProviderName } from '../../domain/report/provider-data.js'
  * that holds a row's lease also moves the row itself right after its append (fenced by the lease token),
  * so a lagging projection never makes a step run twice.
  *
+ * The table is shared with webhook deliveries (WebhookQueue): each row belongs to one queue, and
+ * everything here — claims, due times, the projection's deletes — sees only the report queue's rows.
+ *
  * One clock: every due time, lease and deadline is computed and compared on the database's clock
  * (`now()`), never on the caller's; callers pass delays, not instants.
  */
@@ -53,8 +56,11 @@ export type WorkChange =
   /** Moves a row to a later poll; ignored when the row already has this attempt or a later one. */
   | { op: 'schedule'; tenantId: string; reportId: string; step: WorkStep; attempt: number; dueAt: Date }
   | { op: 'delete'; tenantId: string; reportId: string; step?: WorkStep }
-  /** Adds the generation row (due now) when no provider row of the report remains. */
-  | { op: 'generate-when-providers-done'; tenantId: string; reportId: string };
+  /**
+   * Adds the generation row (due now) when no provider row of the report remains; it carries the
+   * report's traceparent, so ReportReady does too.
+   */
+  | { op: 'generate-when-providers-done'; tenantId: string; reportId: string; traceparent?: string };
 
 /** Where a worker moves the row it holds after its append. */
 export type RowMove =

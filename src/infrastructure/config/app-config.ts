@@ -97,6 +97,21 @@ const envSchema = z.object({
       }
       return entries;
     }),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .default('5s,5m,30m,2h,5h,10h,10h')
+    .transform((raw, ctx) => {
+      const delays = parseDurations(raw);
+      if (!delays)
+        ctx.addIssue({ code: 'custom', message: 'must be durations like 5s,5m,30m,2h (ms, s, m, h)' });
+      return delays ?? [];
+    }),
+  /** Webhook deliveries in flight per process; one tenant holds at most half of them. */
+  WEBHOOK_CONCURRENCY: int(16, 2),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -114,6 +129,23 @@ const isProxyAddress = (entry: string): boolean => {
   if (family === 0 || rest.length > 0) return false;
   if (prefix === undefined) return true;
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+};
+
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/**
+ * `5s,5m,30m,2h` → `[5000, 300000, 1800000, 7200000]` (milliseconds); units ms, s, m, h, decimals allowed.
+ * Null when any entry is not such a duration; an empty string is an empty schedule (no retries).
+ */
+export const parseDurations = (raw: string): number[] | null => {
+  const delays: number[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim())) {
+    if (entry === '') continue;
+    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(entry);
+    if (!match) return null;
+    delays.push(Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS]));
+  }
+  return delays;
 };
 
 export type Secrets = Readonly<{ operatorToken: string; jwtSecret: string; masterKey: Buffer }>;
@@ -160,6 +192,15 @@ export type AppConfig = Readonly<{
   login: Readonly<{ maxFailures: number; maxFailuresPerAddress: number; lockoutSeconds: number }>;
   /** TRUST_PROXY: whose X-Forwarded-For gives `req.ip`, the address login throttling counts. */
   trustProxy: TrustProxy;
+  /**
+   * Webhook deliveries: whether receivers may be on private/loopback addresses, the delays (ms) between
+   * attempts after the first, and the deliveries in flight per process.
+   */
+  webhooks: Readonly<{
+    allowPrivateNetworks: boolean;
+    retryScheduleMs: readonly number[];
+    concurrency: number;
+  }>;
 }>;
 
 export class ConfigError extends Error {
@@ -290,6 +331,11 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
     logLevel: e.LOG_LEVEL,
     host: e.HOST ?? (e.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
     trustProxy: e.TRUST_PROXY,
+    webhooks: {
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+    },
     login: {
       maxFailures: e.LOGIN_MAX_FAILURES,
       // api.md: one limit for both keys unless the operator sets the address's own (e.g. behind a NAT).

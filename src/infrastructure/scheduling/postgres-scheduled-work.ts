@@ -18,6 +18,8 @@ import { PostgresEventStore } from '../event-store/postgres-event-store.js';
 import { inTransaction, migrateSchema } from '../postgres/transaction.js';
 
 /**
+ * `queue` says which worker claims a row: `report` (the process manager's steps, this class) or `webhook`
+ * (deliveries, PostgresWebhookQueue); each claims only its own queue's rows.
  * `retries` counts claims since the row last moved forward (the name predates claim-time counting);
  * `lease_token` is the fencing token, one more at every claim.
  */
@@ -38,6 +40,8 @@ CREATE TABLE IF NOT EXISTS scheduled_work (
   PRIMARY KEY (tenant_id, report_id, step)
 );
 ALTER TABLE scheduled_work ADD COLUMN IF NOT EXISTS lease_token bigint NOT NULL DEFAULT 0;
+ALTER TABLE scheduled_work ADD COLUMN IF NOT EXISTS queue text NOT NULL DEFAULT 'report';
+CREATE INDEX IF NOT EXISTS scheduled_work_queue_tenant_due ON scheduled_work (queue, tenant_id, due_at);
 CREATE INDEX IF NOT EXISTS scheduled_work_due ON scheduled_work (due_at);
 CREATE INDEX IF NOT EXISTS scheduled_work_tenant_due ON scheduled_work (tenant_id, due_at);
 CREATE INDEX IF NOT EXISTS scheduled_work_leased ON scheduled_work (tenant_id) WHERE lease_until IS NOT NULL;
@@ -147,17 +151,18 @@ export class PostgresScheduledWork implements ScheduledWork {
         return;
       case 'delete':
         await client.query(
-          `DELETE FROM scheduled_work WHERE tenant_id = $1 AND report_id = $2 AND ($3::text IS NULL OR step = $3)`,
+          `DELETE FROM scheduled_work
+           WHERE queue = 'report' AND tenant_id = $1 AND report_id = $2 AND ($3::text IS NULL OR step = $3)`,
           [change.tenantId, change.reportId, change.step ?? null],
         );
         return;
       case 'generate-when-providers-done':
         await client.query(
           `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, due_at, deadline_at, payload)
-           SELECT $1, $2, 'generation', 'generate', now(), now() + interval '1 hour', '{}'::jsonb
-           WHERE NOT EXISTS (SELECT 1 FROM scheduled_work WHERE tenant_id = $1 AND report_id = $2)
+           SELECT $1, $2, 'generation', 'generate', now(), now() + interval '1 hour', $3::jsonb
+           WHERE NOT EXISTS (SELECT 1 FROM scheduled_work WHERE queue = 'report' AND tenant_id = $1 AND report_id = $2)
            ON CONFLICT DO NOTHING`,
-          [change.tenantId, change.reportId],
+          [change.tenantId, change.reportId, JSON.stringify({ traceparent: change.traceparent })],
         );
         return;
     }
@@ -171,42 +176,9 @@ export class PostgresScheduledWork implements ScheduledWork {
     return rows[0]?.checkpoint;
   }
 
-  /**
-   * Fair across tenants, across rounds: a tenant's turn for its n-th due row is n plus the rows it already
-   * holds leased (on every instance), and the claim goes in turn order, oldest first within a turn. A
-   * worker that frees one slot at a time therefore gives it to the tenant holding the fewest slots — not
-   * to the tenant with the oldest row, which during another tenant's burst of 10,000 rows is always the
-   * burst (first-come-first-served). The per-tenant candidates come from the (tenant_id, due_at) index, at
-   * most `limit` per tenant; leased rows are counted from a partial index.
-   */
+  /** Fair across tenants, across rounds: see `claimDueRows`. */
   async claimDue(owner: string, limit: number, leaseMs: number): Promise<Claimed> {
-    const { rows } = await this.pool.query<Row & { db_now: Date }>(
-      `WITH tenants AS (
-         SELECT DISTINCT tenant_id FROM scheduled_work WHERE due_at <= now()
-       ), busy AS (
-         SELECT tenant_id, count(*) AS leased FROM scheduled_work WHERE lease_until >= now() GROUP BY tenant_id
-       ), ranked AS (
-         SELECT c.tenant_id, c.report_id, c.step, c.due_at,
-                row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.due_at) + coalesce(b.leased, 0) AS turn
-         FROM tenants t LEFT JOIN busy b ON b.tenant_id = t.tenant_id CROSS JOIN LATERAL (
-           SELECT s.tenant_id, s.report_id, s.step, s.due_at FROM scheduled_work s
-           WHERE s.tenant_id = t.tenant_id AND s.due_at <= now()
-             AND (s.lease_until IS NULL OR s.lease_until < now())
-           ORDER BY s.due_at LIMIT $2) c
-       ), due AS (
-         SELECT w.tenant_id, w.report_id, w.step FROM scheduled_work w
-         JOIN ranked r ON r.tenant_id = w.tenant_id AND r.report_id = w.report_id AND r.step = w.step
-         WHERE w.due_at <= now() AND (w.lease_until IS NULL OR w.lease_until < now())
-         ORDER BY r.turn, r.due_at LIMIT $2 FOR UPDATE OF w SKIP LOCKED
-       )
-       UPDATE scheduled_work w SET lease_owner = $1, lease_until = now() + ${ms('$3')},
-              lease_token = w.lease_token + 1, retries = w.retries + 1
-       FROM due
-       WHERE w.tenant_id = due.tenant_id AND w.report_id = due.report_id AND w.step = due.step
-       RETURNING w.*, now() AS db_now`,
-      [owner, limit, leaseMs],
-    );
-    const now = rows[0]?.db_now ?? (await this.pool.query<{ now: Date }>('SELECT now() AS now')).rows[0].now;
+    const { rows, now } = await claimDueRows<Row>(this.pool, { queue: 'report', owner, limit, leaseMs });
     return { items: rows.map(toItem), now };
   }
 
@@ -281,14 +253,77 @@ export class PostgresScheduledWork implements ScheduledWork {
     });
   }
 
-  async nextDueInMs(): Promise<number | null> {
-    const { rows } = await this.pool.query<{ wait: number | null }>(
-      `SELECT greatest(0, extract(epoch FROM min(greatest(due_at, coalesce(lease_until, due_at))) - now()) * 1000)::float8 AS wait
-       FROM scheduled_work`,
-    );
-    return rows[0]?.wait ?? null;
+  nextDueInMs(): Promise<number | null> {
+    return nextDueInMsOf(this.pool, 'report');
   }
 }
+
+/** Which rows a claim may take: one queue's, at most `limit`, at most `perTenant` held by one tenant. */
+export type ClaimSpec = Readonly<{
+  queue: string;
+  owner: string;
+  limit: number;
+  leaseMs: number;
+  /** Leased rows one tenant may hold at once (on every instance); unset, no cap. */
+  perTenant?: number;
+}>;
+
+/**
+ * Claims due rows of one queue, fair across tenants, across rounds: a tenant's turn for its n-th due row
+ * is n plus the rows it already holds leased (on every instance), and the claim goes in turn order,
+ * oldest first within a turn. A worker that frees one slot at a time therefore gives it to the tenant
+ * holding the fewest slots — not to the tenant with the oldest row, which during another tenant's burst
+ * of 10,000 rows is always the burst (first-come-first-served). With `perTenant`, no tenant's turn goes
+ * past it: a tenant whose rows are slow (a dead webhook receiver) cannot fill every slot. The per-tenant
+ * candidates come from the (queue, tenant_id, due_at) index, at most `limit` per tenant; leased rows are
+ * counted from a partial index. Each claimed row gets a new lease token and one more claim (`retries`).
+ */
+export const claimDueRows = async <R extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  spec: ClaimSpec,
+): Promise<{ rows: R[]; now: Date }> => {
+  const { rows } = await pool.query<R & { db_now: Date }>(
+    `WITH tenants AS (
+       SELECT DISTINCT tenant_id FROM scheduled_work WHERE queue = $4 AND due_at <= now()
+     ), busy AS (
+       SELECT tenant_id, count(*) AS leased FROM scheduled_work
+       WHERE queue = $4 AND lease_until >= now() GROUP BY tenant_id
+     ), ranked AS (
+       SELECT c.tenant_id, c.report_id, c.step, c.due_at,
+              row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.due_at) + coalesce(b.leased, 0) AS turn
+       FROM tenants t LEFT JOIN busy b ON b.tenant_id = t.tenant_id CROSS JOIN LATERAL (
+         SELECT s.tenant_id, s.report_id, s.step, s.due_at FROM scheduled_work s
+         WHERE s.queue = $4 AND s.tenant_id = t.tenant_id AND s.due_at <= now()
+           AND (s.lease_until IS NULL OR s.lease_until < now())
+         ORDER BY s.due_at LIMIT $2) c
+     ), due AS (
+       SELECT w.tenant_id, w.report_id, w.step FROM scheduled_work w
+       JOIN ranked r ON r.tenant_id = w.tenant_id AND r.report_id = w.report_id AND r.step = w.step
+       WHERE w.due_at <= now() AND (w.lease_until IS NULL OR w.lease_until < now())
+         AND ($5::bigint IS NULL OR r.turn <= $5)
+       ORDER BY r.turn, r.due_at LIMIT $2 FOR UPDATE OF w SKIP LOCKED
+     )
+     UPDATE scheduled_work w SET lease_owner = $1, lease_until = now() + ${ms('$3')},
+            lease_token = w.lease_token + 1, retries = w.retries + 1
+     FROM due
+     WHERE w.tenant_id = due.tenant_id AND w.report_id = due.report_id AND w.step = due.step
+     RETURNING w.*, now() AS db_now`,
+    [spec.owner, spec.limit, spec.leaseMs, spec.queue, spec.perTenant ?? null],
+  );
+  const now = rows[0]?.db_now ?? (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0].now;
+  return { rows, now };
+};
+
+/** Milliseconds until the next row of `queue` falls due (0 when one is due), or null when it has none. */
+export const nextDueInMsOf = async (pool: pg.Pool, queue: string): Promise<number | null> => {
+  const { rows } = await pool.query<{ wait: number | null }>(
+    // greatest() skips NULLs: the empty queue's NULL must not become 0 (a worker polling flat out).
+    `SELECT (extract(epoch FROM greatest(now(), min(greatest(due_at, coalesce(lease_until, due_at)))) - now()) * 1000)::float8 AS wait
+     FROM scheduled_work WHERE queue = $1 HAVING count(*) > 0`,
+    [queue],
+  );
+  return rows[0]?.wait ?? null;
+};
 
 /** Moves the row `item`'s claim holds and releases it; false (no change) when the claim no longer holds it. */
 const moveRow = async (db: pg.Pool | pg.ClientBase, item: WorkItem, move: RowMove): Promise<boolean> => {

@@ -83,4 +83,35 @@ export const tenantMigrations: readonly TenantMigration[] = [
        )`,
     ],
   },
+  {
+    // Issue 9: webhook endpoints (secrets encrypted) and their delivery log, one row per attempt.
+    name: '0005_webhooks',
+    up: [
+      `CREATE TABLE webhook_endpoints (
+         id uuid PRIMARY KEY,
+         url text NOT NULL,
+         events jsonb NOT NULL,
+         description text NULL,
+         status text NOT NULL CHECK (status IN ('enabled', 'disabled')),
+         secret_encrypted text NOT NULL,
+         previous_secret_encrypted text NULL,
+         previous_secret_expires_at timestamptz NULL,
+         created_at timestamptz NOT NULL
+       )`,
+      `CREATE INDEX webhook_endpoints_newest_first ON webhook_endpoints (created_at DESC, id DESC)`,
+      `CREATE TABLE webhook_deliveries (
+         id text PRIMARY KEY,
+         endpoint_id uuid NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+         webhook_id text NOT NULL,
+         event_type text NOT NULL,
+         report_id text NOT NULL,
+         attempt integer NOT NULL,
+         status text NOT NULL CHECK (status IN ('delivered', 'retrying', 'failed')),
+         response_status integer NULL,
+         at timestamptz NOT NULL,
+         next_attempt_at timestamptz NULL
+       )`,
+      `CREATE INDEX webhook_deliveries_newest_first ON webhook_deliveries (endpoint_id, at DESC, id DESC)`,
+    ],
+  },
 ];

@@ -45,4 +45,9 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   parked_event_not_found: 404,
   parked_event_still_failing: 409,
   parked_event_not_retryable: 409,
+  // webhooks
+  webhook_not_found: 404,
+  webhook_delivery_not_found: 404,
+  /** Answered as a 400 naming `url` by the controller; here for any other path that raises it. */
+  webhook_url_refused: 400,
 };

@@ -61,7 +61,7 @@ describe('scheduled work projection', () => {
     ]);
   });
 
-  it('removes a provider row when its result is recorded and asks for generation once none is left', () => {
+  it('removes a provider row when its result is recorded and asks for generation (with the traceparent) once none is left', () => {
     const event: ReportEvent = {
       type: 'ProviderResultRecorded',
       data: {
@@ -77,6 +77,7 @@ describe('scheduled work projection', () => {
         op: 'generate-when-providers-done',
         tenantId: 'acme',
         reportId: 'r1',
+        traceparent: '00-abc-def-01',
       },
     ]);
   });
