@@ -46,6 +46,7 @@ const envSchema = z.object({
   S3_ENDPOINT: optionalUrl,
   S3_BUCKET: z.string().optional(),
   S3_REGION: z.string().optional(),
+  S3_FORCE_PATH_STYLE: z.stringbool().optional(),
   KAFKA_BROKERS: z.string().optional(),
   PROVIDER_BANK_URL: optionalUrl,
   PROVIDER_CREDIT_URL: optionalUrl,
@@ -125,7 +126,8 @@ export type AppConfig = Readonly<{
   eventStore: 'postgres' | 'eventstoredb';
   eventStoreUrl: string | undefined;
   storage: 'local' | 's3';
-  s3: Readonly<{ endpoint?: string; bucket?: string; region?: string }>;
+  /** With STORAGE=s3. `forcePathStyle` defaults to true when an endpoint is set (MinIO, S3Proxy). */
+  s3: Readonly<{ endpoint?: string; bucket?: string; region?: string; forcePathStyle: boolean }>;
   kafkaBrokers: string[];
   providers: Readonly<{ bank?: string; credit?: string; tax?: string }>;
   downloadUrlTtlSeconds: number;
@@ -250,7 +252,12 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
     eventStore: e.EVENT_STORE,
     eventStoreUrl: e.EVENTSTORE_URL,
     storage: e.STORAGE,
-    s3: { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.S3_REGION },
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      bucket: e.S3_BUCKET,
+      region: e.S3_REGION,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE ?? e.S3_ENDPOINT !== undefined,
+    },
     kafkaBrokers: (e.KAFKA_BROKERS ?? '')
       .split(',')
       .map((b) => b.trim())

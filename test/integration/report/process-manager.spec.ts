@@ -41,7 +41,6 @@ import { createLogger } from '../../../src/infrastructure/logging/pino-logger.js
 import { PostgresScheduledWork } from '../../../src/infrastructure/scheduling/postgres-scheduled-work.js';
 import { LocalObjectStorage } from '../../../src/infrastructure/storage/local-object-storage.js';
 import { createTestDatabase } from '../../support/database.js';
-import { waitUntil } from '../../support/wait-until.js';
 
 /**
  * The process manager (scheduled-work subscriber + leased worker) on the real event store and table,
