@@ -47,6 +47,8 @@ const envSchema = z.object({
   S3_BUCKET: z.string().optional(),
   S3_REGION: z.string().optional(),
   S3_FORCE_PATH_STYLE: z.stringbool().optional(),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   KAFKA_BROKERS: z.string().optional(),
   PROVIDER_BANK_URL: optionalUrl,
   PROVIDER_CREDIT_URL: optionalUrl,
@@ -126,8 +128,17 @@ export type AppConfig = Readonly<{
   eventStore: 'postgres' | 'eventstoredb';
   eventStoreUrl: string | undefined;
   storage: 'local' | 's3';
-  /** With STORAGE=s3. `forcePathStyle` defaults to true when an endpoint is set (MinIO, S3Proxy). */
-  s3: Readonly<{ endpoint?: string; bucket?: string; region?: string; forcePathStyle: boolean }>;
+  /**
+   * With STORAGE=s3. `forcePathStyle` defaults to true when an endpoint is set (MinIO, S3Proxy); without
+   * `credentials` (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) the SDK's default chain finds them.
+   */
+  s3: Readonly<{
+    endpoint?: string;
+    bucket?: string;
+    region?: string;
+    forcePathStyle: boolean;
+    credentials?: Readonly<{ accessKeyId: string; secretAccessKey: string }>;
+  }>;
   kafkaBrokers: string[];
   providers: Readonly<{ bank?: string; credit?: string; tax?: string }>;
   downloadUrlTtlSeconds: number;
@@ -257,6 +268,10 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       bucket: e.S3_BUCKET,
       region: e.S3_REGION,
       forcePathStyle: e.S3_FORCE_PATH_STYLE ?? e.S3_ENDPOINT !== undefined,
+      credentials:
+        e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+          ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+          : undefined,
     },
     kafkaBrokers: (e.KAFKA_BROKERS ?? '')
       .split(',')

@@ -34,6 +34,7 @@ const STALE_UPLOAD_MS = 60 * 60_000;
             endpoint: config.s3.endpoint,
             region: config.s3.region,
             forcePathStyle: config.s3.forcePathStyle,
+            credentials: config.s3.credentials,
           });
           await s3.ensureBucket();
           await s3.abortStaleUploads(new Date(Date.now() - STALE_UPLOAD_MS));
