@@ -54,6 +54,7 @@ const envSchema = z.object({
   PROVIDER_CREDIT_URL: optionalUrl,
   PROVIDER_TAX_URL: optionalUrl,
   DOWNLOAD_URL_TTL_SECONDS: int(900, 1),
+  FILE_RETENTION_DAYS: z.coerce.number().positive().max(36_500).default(30),
   PUBLIC_URL: optionalUrl,
   SIM_PORT: int(4010).pipe(z.number().max(65535)),
   SIM_TRANSACTIONS: int(2000),
@@ -297,6 +298,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       backoffCapMs: e.POLL_BACKOFF_CAP_MS,
       leaseMs: e.WORK_LEASE_MS,
       concurrency: e.WORKER_CONCURRENCY,
+      fileRetentionMs: Math.round(e.FILE_RETENTION_DAYS * 24 * 60 * 60_000),
     },
     providerClient: {
       idleBodyTimeoutMs: e.PROVIDER_IDLE_TIMEOUT_MS,

@@ -27,7 +27,7 @@ import {
   type StoredObject,
 } from '../../application/ports/object-storage.port.js';
 import { contentDisposition } from './content-disposition.js';
-import { isValidObjectKey } from './local-object-storage.js';
+import { assertValidPrefix, isValidObjectKey } from './local-object-storage.js';
 
 export type S3ObjectStorageOptions = Readonly<{
   bucket: string;
@@ -109,7 +109,11 @@ export class S3ObjectStorage implements ObjectStorage {
    * readers, but billed). Uploads still in flight elsewhere are younger than any sane cut-off.
    * @returns how many uploads were aborted
    */
-  async abortStaleUploads(olderThan: Date): Promise<number> {
+  abortStaleUploads(olderThan: Date): Promise<number> {
+    return this.abortUploads({ olderThan });
+  }
+
+  private async abortUploads({ prefix, olderThan }: { prefix?: string; olderThan?: Date }): Promise<number> {
     let aborted = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -117,12 +121,14 @@ export class S3ObjectStorage implements ObjectStorage {
       const page = await this.client.send(
         new ListMultipartUploadsCommand({
           Bucket: this.bucketName,
+          Prefix: prefix,
           KeyMarker: keyMarker,
           UploadIdMarker: uploadIdMarker,
         }),
       );
       for (const upload of page.Uploads ?? []) {
-        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated >= olderThan) continue;
+        if (!upload.Key || !upload.UploadId) continue;
+        if (olderThan && (!upload.Initiated || upload.Initiated >= olderThan)) continue;
         await this.client.send(
           new AbortMultipartUploadCommand({
             Bucket: this.bucketName,
@@ -208,7 +214,7 @@ export class S3ObjectStorage implements ObjectStorage {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }));
   }
 
-  /** Every key under `prefix` (which must end in `/`), page by page. For tests and retention. */
+  /** Every key under `prefix` (`''`: the whole bucket), page by page. */
   async *list(prefix: string): AsyncGenerator<string> {
     let token: string | undefined;
     do {
@@ -220,18 +226,28 @@ export class S3ObjectStorage implements ObjectStorage {
     } while (token);
   }
 
-  /** Deletes up to 1000 keys in one request; missing keys are not an error. */
-  async deleteMany(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
-    keys.forEach((key) => this.assertValidKey(key));
-    const result = await this.client.send(
-      new DeleteObjectsCommand({
-        Bucket: this.bucketName,
-        Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
-      }),
-    );
-    const failed = result.Errors?.[0];
-    if (failed) throw new Error(`S3 could not delete ${failed.Key}: ${failed.Code} ${failed.Message}`);
+  /** Aborts the unfinished multipart uploads under `prefix`, then deletes its objects 1000 at a time. */
+  async deletePrefix(prefix: string): Promise<number> {
+    assertValidPrefix(prefix);
+    await this.abortUploads({ prefix });
+    let deleted = 0;
+    for (;;) {
+      // Always the first page: what was deleted is gone from it.
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucketName, Prefix: prefix, MaxKeys: 1000 }),
+      );
+      const keys = (page.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : []));
+      if (keys.length === 0) return deleted;
+      const result = await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucketName,
+          Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+      const failed = result.Errors?.[0];
+      if (failed) throw new Error(`S3 could not delete ${failed.Key}: ${failed.Code} ${failed.Message}`);
+      deleted += keys.length;
+    }
   }
 
   async signedDownloadUrl(

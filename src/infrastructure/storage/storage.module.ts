@@ -13,8 +13,11 @@ const listeningPort = (host: HttpAdapterHost): number | undefined => {
   return typeof address === 'object' && address ? address.port : undefined;
 };
 
-/** Multipart uploads older than this at start-up were left by a killed process: they are aborted. */
-const STALE_UPLOAD_MS = 60 * 60_000;
+/**
+ * Multipart uploads (S3) and temporary files (local) older than this at start-up were left by a killed
+ * process: they are removed. Younger ones may belong to another instance's write in progress.
+ */
+const STALE_WRITE_MS = 60 * 60_000;
 
 /**
  * Object storage for provider results and report files: local disk under DATA_DIR/objects (STORAGE=local,
@@ -37,7 +40,7 @@ const STALE_UPLOAD_MS = 60 * 60_000;
             credentials: config.s3.credentials,
           });
           await s3.ensureBucket();
-          await s3.abortStaleUploads(new Date(Date.now() - STALE_UPLOAD_MS));
+          await s3.abortStaleUploads(new Date(Date.now() - STALE_WRITE_MS));
           return s3;
         }
         const local = new LocalObjectStorage({
@@ -46,6 +49,7 @@ const STALE_UPLOAD_MS = 60 * 60_000;
           secret: createHmac('sha256', config.secrets.jwtSecret).update('conflux:download-urls').digest(),
           publicBaseUrl: () => config.publicUrl ?? `http://localhost:${listeningPort(http) ?? config.port}`,
         });
+        await local.sweepTemporaryFiles(new Date(Date.now() - STALE_WRITE_MS));
         return local;
       },
     },
