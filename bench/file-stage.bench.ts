@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { ObjectStorage } from '../src/application/ports/object-storage.port.js';
 import { LocalObjectStorage } from '../src/infrastructure/storage/local-object-storage.js';
+import type { S3ObjectStorageOptions } from '../src/infrastructure/storage/s3-object-storage.js';
 import { median, type Benchmark, type Figure } from './support.js';
 import { syntheticNdjson } from './synthetic-transactions.js';
 
@@ -19,7 +21,7 @@ import { syntheticNdjson } from './synthetic-transactions.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const run = promisify(execFile);
 
-type WorkerResult = {
+export type WorkerResult = {
   rows: number;
   csvBytes: number;
   seconds: number;
@@ -31,7 +33,8 @@ type WorkerResult = {
   maxRssMb: number;
 };
 
-const prepare = async (storage: LocalObjectStorage, rows: number) => {
+/** Stores the three providers' raw results of a `rows`-transaction report (not timed). */
+export const prepare = async (storage: ObjectStorage, rows: number) => {
   const prefix = `bench/${rows}`;
   const keys = {
     bankKey: `${prefix}/bank-transactions.ndjson`,
@@ -52,10 +55,15 @@ const prepare = async (storage: LocalObjectStorage, rows: number) => {
   return keys;
 };
 
-const measure = async (rootDir: string, keys: Awaited<ReturnType<typeof prepare>>, reportId: string) => {
+/** One run in a fresh process; `where`: `{ rootDir }` (local) or `{ s3 }` (S3ObjectStorage options). */
+export const measure = async (
+  where: { rootDir: string } | { s3: S3ObjectStorageOptions },
+  keys: Awaited<ReturnType<typeof prepare>>,
+  reportId: string,
+) => {
   const { stdout } = await run(
     process.execPath,
-    [join(here, 'file-stage.worker.js'), JSON.stringify({ rootDir, reportId, ...keys })],
+    [join(here, 'file-stage.worker.js'), JSON.stringify({ ...where, reportId, ...keys })],
     { maxBuffer: 1024 * 1024 },
   );
   const line = stdout.trim().split('\n').at(-1)!;
@@ -81,7 +89,7 @@ export const benchmarks: Benchmark[] = [
       try {
         const rateKeys = await prepare(storage, RATE_ROWS);
         const runs: WorkerResult[] = [];
-        for (let i = 0; i < RATE_RUNS; i++) runs.push(await measure(rootDir, rateKeys, `rate-${i}`));
+        for (let i = 0; i < RATE_RUNS; i++) runs.push(await measure({ rootDir }, rateKeys, `rate-${i}`));
         const rates = runs.map((r) => r.rowsPerSecond);
         figures.push({
           name: 'file.csv.rate',
@@ -97,7 +105,7 @@ export const benchmarks: Benchmark[] = [
 
         for (const rows of [RSS_SMALL, RSS_LARGE]) {
           const keys = await prepare(storage, rows);
-          const result = await measure(rootDir, keys, `rss-${rows}`);
+          const result = await measure({ rootDir }, keys, `rss-${rows}`);
           figures.push({
             name: 'file.csv.peak_rss_mb',
             value: result.peakRssMb,

@@ -62,10 +62,14 @@ const percentOf = (report: Report): number => {
   return done * 30;
 };
 
-/** True once a ready report's files are past retention: deleted, or due to be deleted (`now` in epoch ms). */
-export const filesExpired = (report: Report, now: number): boolean =>
-  report.filesExpiredAt !== null ||
-  (report.retainedUntil !== null && now >= Date.parse(report.retainedUntil));
+/**
+ * True once a ready report's files are past retention: deleted, or due to be deleted (`now` in epoch ms).
+ * States stored by the read model before retention existed lack both fields: they never expire here.
+ */
+export const filesExpired = (report: Report, now: number): boolean => {
+  const { filesExpiredAt = null, retainedUntil = null } = report;
+  return filesExpiredAt !== null || (retainedUntil !== null && now >= Date.parse(retainedUntil));
+};
 
 export const toReportResource = async (
   report: Report,
@@ -113,5 +117,5 @@ export const toReportResource = async (
   createdAt: report.requestedAt,
   updatedAt: report.updatedAt,
   completedAt: report.completedAt,
-  retainedUntil: report.status === 'ready' ? report.retainedUntil : null,
+  retainedUntil: report.status === 'ready' ? (report.retainedUntil ?? null) : null,
 });
