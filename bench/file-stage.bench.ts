@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { ObjectStorage } from '../src/application/ports/object-storage.port.js';
 import { LocalObjectStorage } from '../src/infrastructure/storage/local-object-storage.js';
+import type { S3ObjectStorageOptions } from '../src/infrastructure/storage/s3-object-storage.js';
 import { median, ratio, spread, type Benchmark, type Figure } from './support.js';
 import { syntheticNdjson, syntheticTransactions } from './synthetic-transactions.js';
 
@@ -25,7 +27,7 @@ import { syntheticNdjson, syntheticTransactions } from './synthetic-transactions
 const here = dirname(fileURLToPath(import.meta.url));
 const run = promisify(execFile);
 
-type WorkerResult = {
+export type WorkerResult = {
   rows: number;
   csvBytes: number;
   seconds: number;
@@ -37,7 +39,8 @@ type WorkerResult = {
   maxRssMb: number;
 };
 
-const prepare = async (storage: LocalObjectStorage, rows: number) => {
+/** Stores the three providers' raw results of a `rows`-transaction report (not timed). */
+export const prepare = async (storage: ObjectStorage, rows: number) => {
   const prefix = `bench/${rows}`;
   const keys = {
     bankKey: `${prefix}/bank-transactions.ndjson`,
@@ -58,10 +61,15 @@ const prepare = async (storage: LocalObjectStorage, rows: number) => {
   return keys;
 };
 
-const measure = async (rootDir: string, keys: Awaited<ReturnType<typeof prepare>>, reportId: string) => {
+/** One run in a fresh process; `where`: `{ rootDir }` (local) or `{ s3 }` (S3ObjectStorage options). */
+export const measure = async (
+  where: { rootDir: string } | { s3: S3ObjectStorageOptions },
+  keys: Awaited<ReturnType<typeof prepare>>,
+  reportId: string,
+) => {
   const { stdout } = await run(
     process.execPath,
-    [join(here, 'file-stage.worker.js'), JSON.stringify({ rootDir, reportId, ...keys })],
+    [join(here, 'file-stage.worker.js'), JSON.stringify({ ...where, reportId, ...keys })],
     { maxBuffer: 1024 * 1024 },
   );
   const line = stdout.trim().split('\n').at(-1)!;
@@ -142,7 +150,7 @@ export const benchmarks: Benchmark[] = [
         const seeds: PeerResult[] = [];
         const copies: PeerResult[] = [];
         for (let i = 0; i < RATE_RUNS; i++) {
-          runs.push(await measure(rootDir, rateKeys, `rate-${i}`));
+          runs.push(await measure({ rootDir }, rateKeys, `rate-${i}`));
           seeds.push(await measurePeer('seed', databaseUrl, join(tmpDir, 'seed.csv')));
           copies.push(await measurePeer('copy', databaseUrl, join(tmpDir, 'copy.csv')));
         }
@@ -184,7 +192,7 @@ export const benchmarks: Benchmark[] = [
 
         for (const rows of [RSS_SMALL, RSS_LARGE]) {
           const keys = await prepare(storage, rows);
-          const result = await measure(rootDir, keys, `rss-${rows}`);
+          const result = await measure({ rootDir }, keys, `rss-${rows}`);
           figures.push({
             name: 'file.csv.peak_rss_mb',
             value: result.peakRssMb,

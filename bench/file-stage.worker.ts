@@ -1,22 +1,38 @@
 import { randomBytes } from 'node:crypto';
 import { generateReportFiles } from '../src/application/report/generate-report-files.js';
 import { PdfSummaryRenderer } from '../src/infrastructure/report-documents/pdf-summary-renderer.js';
+import type { ObjectStorage } from '../src/application/ports/object-storage.port.js';
 import { LocalObjectStorage } from '../src/infrastructure/storage/local-object-storage.js';
+import {
+  S3ObjectStorage,
+  type S3ObjectStorageOptions,
+} from '../src/infrastructure/storage/s3-object-storage.js';
 import { withPeakRss } from './support.js';
 
 /**
- * One measured run of the file stage in a fresh process (spawned by file-stage.bench.ts), so that the
- * peak RSS is this run's alone. Argument: JSON `{ rootDir, bankKey, creditKey, taxKey }`. Prints one
- * JSON line: rows, seconds, rows/s, CPU seconds, peak RSS sampled during the stage, and the process' max RSS.
+ * One measured run of the file stage in a fresh process (spawned by file-stage.bench.ts and
+ * file-stage-s3.bench.ts), so that the peak RSS is this run's alone. Argument: JSON
+ * `{ rootDir | s3, bankKey, creditKey, taxKey }` (`s3`: S3ObjectStorage options, else local storage under
+ * `rootDir`). Prints one JSON line: rows, seconds, rows/s, CPU seconds, peak RSS sampled during the stage,
+ * and the process' max RSS.
  */
-type WorkerArgs = { rootDir: string; bankKey: string; creditKey: string; taxKey: string; reportId: string };
+type WorkerArgs = {
+  rootDir?: string;
+  s3?: S3ObjectStorageOptions;
+  bankKey: string;
+  creditKey: string;
+  taxKey: string;
+  reportId: string;
+};
 
 const args = JSON.parse(process.argv[2] ?? '{}') as WorkerArgs;
-const storage = new LocalObjectStorage({
-  rootDir: args.rootDir,
-  secret: randomBytes(32),
-  publicBaseUrl: 'http://localhost',
-});
+const storage: ObjectStorage = args.s3
+  ? new S3ObjectStorage(args.s3)
+  : new LocalObjectStorage({
+      rootDir: args.rootDir ?? '',
+      secret: randomBytes(32),
+      publicBaseUrl: 'http://localhost',
+    });
 const baselineRssMb = Math.round((process.memoryUsage.rss() / 1024 / 1024) * 10) / 10;
 const started = process.hrtime.bigint();
 const cpuBefore = process.cpuUsage();
@@ -38,6 +54,7 @@ const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 const cpu = process.cpuUsage(cpuBefore);
 const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 const csv = result.find((f) => f.name === 'transactions.csv')!;
+if (storage instanceof S3ObjectStorage) storage.destroy();
 console.log(
   JSON.stringify({
     rows: csv.rows,

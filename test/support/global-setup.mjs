@@ -1,6 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startS3ProxyForTests } from './s3proxy-server.mjs';
 
 /**
  * Tests use DATABASE_URL when it is set (CI sets the machine's cluster); otherwise they start an
@@ -8,6 +9,7 @@ import { join } from 'node:path';
  * Plain ESM (Jest loads global setup outside its transform); Node 24 strips the types of the helper.
  */
 export default async function globalSetup() {
+  await startS3ProxyForTests();
   if (process.env.DATABASE_URL) return;
   const { startEmbeddedPostgres } = await import('../../src/infrastructure/postgres/embedded-postgres.ts');
   const dir = await mkdtemp(join(tmpdir(), 'conflux-test-pg-'));

@@ -28,6 +28,12 @@ export interface ObjectStorage {
   head(key: string): Promise<ObjectHead | null>;
   /** Idempotent: deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Deletes every object under `prefix` (a key ending in `/`), and any write still unfinished there
+   * (temporary file, multipart upload). Idempotent.
+   * @returns how many objects were deleted
+   */
+  deletePrefix(prefix: string): Promise<number>;
   /** A URL that downloads the object with no other credential until `expiresAt`. */
   signedDownloadUrl(key: string, options: SignedUrlOptions): Promise<SignedUrl>;
 }

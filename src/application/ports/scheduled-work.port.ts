@@ -16,11 +16,14 @@ import type { Period, ProviderName } from '../../domain/report/provider-data.js'
  */
 export const SCHEDULED_WORK = Symbol('ScheduledWork');
 
-/** `submit` a provider job, `poll` it, or `generate` the files once every provider is done. */
-export type WorkKind = 'submit' | 'poll' | 'generate';
+/**
+ * `submit` a provider job, `poll` it, `generate` the files once every provider is done, or `expire` a
+ * final report's objects when its retention ends.
+ */
+export type WorkKind = 'submit' | 'poll' | 'generate' | 'expire';
 
-/** One row per report and step: the provider's name, or `generation`. */
-export type WorkStep = ProviderName | 'generation';
+/** One row per report and step: the provider's name, `generation`, or `retention`. */
+export type WorkStep = ProviderName | 'generation' | 'retention';
 
 export type WorkItem = Readonly<{
   tenantId: string;
@@ -60,7 +63,9 @@ export type WorkChange =
    * Adds the generation row (due now) when no provider row of the report remains; it carries the
    * report's traceparent, so ReportReady does too.
    */
-  | { op: 'generate-when-providers-done'; tenantId: string; reportId: string; traceparent?: string };
+  | { op: 'generate-when-providers-done'; tenantId: string; reportId: string; traceparent?: string }
+  /** Adds the retention row of a final report, due at `dueAt` (kept as it is when it exists). */
+  | { op: 'expire-at'; tenantId: string; reportId: string; dueAt: Date };
 
 /** Where a worker moves the row it holds after its append. */
 export type RowMove =

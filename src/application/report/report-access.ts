@@ -58,6 +58,13 @@ export class FileNotFound extends DomainError {
   }
 }
 
+/** The report's files are past retention (FILE_RETENTION_DAYS): deleted, or about to be. */
+export class FilesExpired extends DomainError {
+  constructor(readonly fileName: string) {
+    super('files_expired', `The file ${fileName} was deleted at the end of its retention.`);
+  }
+}
+
 /** The user of a verified token is not in the tenant database (deleted since the token was issued): 401. */
 export class CallerUnknown extends DomainError {
   constructor() {

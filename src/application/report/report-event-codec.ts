@@ -64,6 +64,7 @@ const schemas = {
       }),
     ),
     completedAt: timestamp,
+    retainedUntil: timestamp.optional(),
   }),
   ReportFailed: z.object({
     reportId,
@@ -73,6 +74,7 @@ const schemas = {
     failedAt: timestamp,
   }),
   ReportCancelled: z.object({ reportId, cancelledBy: z.string().min(1), cancelledAt: timestamp }),
+  ReportFilesExpired: z.object({ reportId, expiredAt: timestamp }),
 } satisfies { [T in StoredReportEvent['type']]: z.ZodType };
 
 // Compile-time: each schema parses exactly the domain's declared shape, in both directions.
@@ -89,6 +91,7 @@ const sameShapes: { [T in keyof typeof schemas]: Same<z.output<(typeof schemas)[
   ReportReady: true,
   ReportFailed: true,
   ReportCancelled: true,
+  ReportFilesExpired: true,
 };
 void sameShapes;
 

@@ -46,6 +46,11 @@ export const reportResourceSchema = z.object({
   createdAt: isoDateTime,
   updatedAt: isoDateTime,
   completedAt: isoDateTime.nullable(),
+  retainedUntil: isoDateTime
+    .nullable()
+    .describe(
+      'A ready report: when its files are deleted (FILE_RETENTION_DAYS); the file route then answers 410',
+    ),
 });
 
 export type ReportResource = Readonly<z.infer<typeof reportResourceSchema>>;
@@ -55,6 +60,15 @@ const percentOf = (report: Report): number => {
   if (report.status === 'ready') return 100;
   const done = PROVIDER_NAMES.filter((p) => report.providers[p].status === 'done').length;
   return done * 30;
+};
+
+/**
+ * True once a ready report's files are past retention: deleted, or due to be deleted (`now` in epoch ms).
+ * States stored by the read model before retention existed lack both fields: they never expire here.
+ */
+export const filesExpired = (report: Report, now: number): boolean => {
+  const { filesExpiredAt = null, retainedUntil = null } = report;
+  return filesExpiredAt !== null || (retainedUntil !== null && now >= Date.parse(retainedUntil));
 };
 
 export const toReportResource = async (
@@ -77,7 +91,7 @@ export const toReportResource = async (
     ) as ReportResource['progress']['providers'],
   },
   files:
-    report.status !== 'ready'
+    report.status !== 'ready' || filesExpired(report, Date.now())
       ? []
       : await Promise.all(
           report.files.map(async (file) => {
@@ -103,4 +117,5 @@ export const toReportResource = async (
   createdAt: report.requestedAt,
   updatedAt: report.updatedAt,
   completedAt: report.completedAt,
+  retainedUntil: report.status === 'ready' ? (report.retainedUntil ?? null) : null,
 });

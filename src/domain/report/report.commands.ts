@@ -66,7 +66,7 @@ export type StartGeneration = Message<'StartGeneration', { reportId: string; sta
 
 export type CompleteReport = Message<
   'CompleteReport',
-  { reportId: string; files: readonly ReportFile[]; completedAt: string }
+  { reportId: string; files: readonly ReportFile[]; completedAt: string; retainedUntil?: string }
 >;
 
 export type FailReport = Message<
@@ -79,6 +79,9 @@ export type CancelReport = Message<
   { reportId: string; cancelledBy: string; cancelledAt: string }
 >;
 
+/** Retention ended: the report's objects are deleted (the process manager does it, then says so). */
+export type ExpireFiles = Message<'ExpireFiles', { reportId: string; expiredAt: string }>;
+
 export type ReportCommand =
   | RequestReport
   | RecordProviderJob
@@ -88,4 +91,5 @@ export type ReportCommand =
   | StartGeneration
   | CompleteReport
   | FailReport
-  | CancelReport;
+  | CancelReport
+  | ExpireFiles;

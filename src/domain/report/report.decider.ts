@@ -6,6 +6,7 @@ import {
   ReportAlreadyExists,
   ReportAlreadyFinal,
   ReportFilesMissing,
+  ReportNotFinal,
   ReportNotFound,
   ReportNotGenerating,
 } from './report.errors.js';
@@ -46,6 +47,10 @@ export type Report = Readonly<{
   completedAt: string | null;
   /** From ReportGenerationStarted: the one `generatedAt` of the files, whichever generation writes them. */
   generationStartedAt: string | null;
+  /** A ready report's files are deleted at this time (absent on reports made before retention existed). */
+  retainedUntil: string | null;
+  /** When retention deleted the report's objects (ReportFilesExpired). */
+  filesExpiredAt: string | null;
 }>;
 
 export const FINAL_STATUSES: readonly ReportStatus[] = ['ready', 'failed', 'cancelled'];
@@ -74,9 +79,18 @@ export const initialState = (): Report => ({
   updatedAt: '',
   completedAt: null,
   generationStartedAt: null,
+  retainedUntil: null,
+  filesExpiredAt: null,
 });
 
 export const decide = (command: ReportCommand, report: Report): ReportEvent[] => {
+  // Retention is the one thing that happens to a final report: its status stays, its objects go.
+  if (command.type === 'ExpireFiles') {
+    if (report.status === 'initial') throw new ReportNotFound(command.data.reportId);
+    if (!isFinal(report.status)) throw new ReportNotFinal(report.id, report.status);
+    if (report.filesExpiredAt !== null) return []; // re-delivery: already expired
+    return [{ type: 'ReportFilesExpired', data: command.data }];
+  }
   // Final states never change, whatever the command (a late saga step, a double cancel, a re-request).
   if (isFinal(report.status)) throw new ReportAlreadyFinal(report.id, report.status);
   if (command.type === 'RequestReport') {
@@ -194,6 +208,7 @@ export const evolve = (report: Report, event: ReportEvent): Report => {
         files: event.data.files,
         updatedAt: event.data.completedAt,
         completedAt: event.data.completedAt,
+        retainedUntil: event.data.retainedUntil ?? null,
       };
     case 'ReportFailed': {
       const { code, message, provider, failedAt } = event.data;
@@ -212,6 +227,8 @@ export const evolve = (report: Report, event: ReportEvent): Report => {
         updatedAt: event.data.cancelledAt,
         completedAt: event.data.cancelledAt,
       };
+    case 'ReportFilesExpired':
+      return { ...report, files: [], filesExpiredAt: event.data.expiredAt, updatedAt: event.data.expiredAt };
   }
 };
 

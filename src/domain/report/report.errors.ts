@@ -26,6 +26,16 @@ export class ReportAlreadyFinal extends DomainError {
   }
 }
 
+/** Only a final report's objects can expire: a running one still writes them. */
+export class ReportNotFinal extends DomainError {
+  constructor(
+    readonly reportId: string,
+    readonly status: string,
+  ) {
+    super('report_not_final', `Report ${reportId} is ${status}: its files cannot expire yet`);
+  }
+}
+
 export class ProvidersNotDone extends DomainError {
   constructor(
     readonly reportId: string,

@@ -71,6 +71,8 @@ export type ReportReadyV1 = Message<
       sha256: string;
     }>[];
     completedAt: string;
+    /** When the files (and stored provider results) are deleted: completedAt + FILE_RETENTION_DAYS. */
+    retainedUntil?: string;
   }>
 >;
 /** `provider` is named when one provider made the report fail. */
@@ -81,6 +83,11 @@ export type ReportFailedV1 = Message<
 export type ReportCancelledV1 = Message<
   'ReportCancelled',
   Readonly<{ reportId: string; cancelledBy: string; cancelledAt: string }>
+>;
+/** Retention ended: every object of the final report (files, provider results, partial writes) is deleted. */
+export type ReportFilesExpiredV1 = Message<
+  'ReportFilesExpired',
+  Readonly<{ reportId: string; expiredAt: string }>
 >;
 
 /** The current version of each event: what the decider writes and what readers get after upcasting. */
@@ -93,6 +100,7 @@ export type ReportGenerationStarted = ReportGenerationStartedV1;
 export type ReportReady = ReportReadyV1;
 export type ReportFailed = ReportFailedV1;
 export type ReportCancelled = ReportCancelledV1;
+export type ReportFilesExpired = ReportFilesExpiredV1;
 
 export type ReportEvent =
   | ReportRequested
@@ -103,7 +111,8 @@ export type ReportEvent =
   | ReportGenerationStarted
   | ReportReady
   | ReportFailed
-  | ReportCancelled;
+  | ReportCancelled
+  | ReportFilesExpired;
 
 export type ReportEventType = ReportEvent['type'];
 

@@ -52,11 +52,15 @@ const envSchema = z.object({
   S3_ENDPOINT: optionalUrl,
   S3_BUCKET: z.string().optional(),
   S3_REGION: z.string().optional(),
+  S3_FORCE_PATH_STYLE: z.stringbool().optional(),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   KAFKA_BROKERS: z.string().optional(),
   PROVIDER_BANK_URL: optionalUrl,
   PROVIDER_CREDIT_URL: optionalUrl,
   PROVIDER_TAX_URL: optionalUrl,
   DOWNLOAD_URL_TTL_SECONDS: int(900, 1),
+  FILE_RETENTION_DAYS: z.coerce.number().positive().max(36_500).default(30),
   PUBLIC_URL: optionalUrl,
   SIM_PORT: int(4010).pipe(z.number().max(65535)),
   SIM_TRANSACTIONS: int(2000),
@@ -163,7 +167,17 @@ export type AppConfig = Readonly<{
   eventStore: 'postgres' | 'eventstoredb';
   eventStoreUrl: string | undefined;
   storage: 'local' | 's3';
-  s3: Readonly<{ endpoint?: string; bucket?: string; region?: string }>;
+  /**
+   * With STORAGE=s3. `forcePathStyle` defaults to true when an endpoint is set (MinIO, S3Proxy); without
+   * `credentials` (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) the SDK's default chain finds them.
+   */
+  s3: Readonly<{
+    endpoint?: string;
+    bucket?: string;
+    region?: string;
+    forcePathStyle: boolean;
+    credentials?: Readonly<{ accessKeyId: string; secretAccessKey: string }>;
+  }>;
   kafkaBrokers: string[];
   providers: Readonly<{ bank?: string; credit?: string; tax?: string }>;
   downloadUrlTtlSeconds: number;
@@ -297,7 +311,16 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
     eventStore: e.EVENT_STORE,
     eventStoreUrl: e.EVENTSTORE_URL,
     storage: e.STORAGE,
-    s3: { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.S3_REGION },
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      bucket: e.S3_BUCKET,
+      region: e.S3_REGION,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE ?? e.S3_ENDPOINT !== undefined,
+      credentials:
+        e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+          ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+          : undefined,
+    },
     kafkaBrokers: (e.KAFKA_BROKERS ?? '')
       .split(',')
       .map((b) => b.trim())
@@ -322,6 +345,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       backoffCapMs: e.POLL_BACKOFF_CAP_MS,
       leaseMs: e.WORK_LEASE_MS,
       concurrency: e.WORKER_CONCURRENCY,
+      fileRetentionMs: Math.round(e.FILE_RETENTION_DAYS * 24 * 60 * 60_000),
     },
     providerClient: {
       idleBodyTimeoutMs: e.PROVIDER_IDLE_TIMEOUT_MS,

@@ -165,6 +165,14 @@ export class PostgresScheduledWork implements ScheduledWork {
           [change.tenantId, change.reportId, JSON.stringify({ traceparent: change.traceparent })],
         );
         return;
+      case 'expire-at':
+        await client.query(
+          `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, due_at, deadline_at, payload)
+           VALUES ($1, $2, 'retention', 'expire', $3, $3, '{}'::jsonb)
+           ON CONFLICT DO NOTHING`,
+          [change.tenantId, change.reportId, change.dueAt],
+        );
+        return;
     }
   }
 

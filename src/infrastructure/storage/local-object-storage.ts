@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -58,6 +58,12 @@ export const isValidObjectKey = (key: string): boolean =>
   !/[\\\u0000-\u001f\u007f]/.test(key) &&
   key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 
+/** A prefix for `deletePrefix`: a valid key followed by `/`. */
+export const assertValidPrefix = (prefix: string): void => {
+  if (!prefix.endsWith('/') || !isValidObjectKey(prefix.slice(0, -1)))
+    throw new InvalidObjectKeyError(prefix);
+};
+
 type Meta = Readonly<{ contentType: string }>;
 
 /**
@@ -104,8 +110,8 @@ export class LocalObjectStorage implements ObjectStorage {
         },
         createWriteStream(tmp, { flush: this.durable }),
       );
-      await mkdir(dirname(metaPath), { recursive: true });
-      await mkdir(dirname(path), { recursive: true });
+      await this.makeDirectory(dirname(metaPath));
+      await this.makeDirectory(dirname(path));
       // Metadata first: an object without its metadata would have no content type; the reverse (metadata
       // without an object) is invisible, because head/get look at the object.
       await writeFile(`${tmp}.meta`, JSON.stringify({ contentType } satisfies Meta), { flush: this.durable });
@@ -150,6 +156,39 @@ export class LocalObjectStorage implements ObjectStorage {
       if (!isNodeError(error, 'ENOENT')) throw error;
     });
     await rm(this.metaPath(key), { force: true });
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    assertValidPrefix(prefix);
+    const dir = this.dataPath(prefix.slice(0, -1));
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch((error: unknown) => {
+      if (isNodeError(error, 'ENOENT') || isNodeError(error, 'ENOTDIR')) return [];
+      throw error;
+    });
+    await rm(dir, { recursive: true, force: true });
+    await rm(this.inside(this.metaDir, prefix.slice(0, -1)), { recursive: true, force: true });
+    return entries.filter((entry) => entry.isFile()).length;
+  }
+
+  /**
+   * Deletes temporary files (objects being written) last modified before `olderThan`: what a process
+   * killed mid-write leaves. Call at start; a cut-off in the past spares other instances' writes.
+   * @returns how many were deleted
+   */
+  async sweepTemporaryFiles(olderThan: Date): Promise<number> {
+    const names = await readdir(this.tmpDir).catch((error: unknown) => {
+      if (isNodeError(error, 'ENOENT')) return [];
+      throw error;
+    });
+    let swept = 0;
+    for (const name of names) {
+      const path = join(this.tmpDir, name);
+      const stats = await stat(path).catch(() => undefined);
+      if (!stats?.isFile() || stats.mtime >= olderThan) continue;
+      await rm(path, { force: true });
+      swept += 1;
+    }
+    return swept;
   }
 
   async signedDownloadUrl(
@@ -222,6 +261,17 @@ export class LocalObjectStorage implements ObjectStorage {
       if (!isNodeError(error, 'ENOENT') && !(error instanceof SyntaxError)) throw error;
     }
     return 'application/octet-stream';
+  }
+
+  /**
+   * `mkdir -p`, and when durable an fsync of the parent of every directory it created: a new directory's
+   * entry must reach the disk before an object renamed into it can be said to be stored.
+   */
+  private async makeDirectory(dir: string): Promise<void> {
+    const first = await mkdir(dir, { recursive: true });
+    if (first === undefined || !this.durable) return;
+    for (let created = dir; created !== dirname(first); created = dirname(created))
+      await this.syncDirectory(dirname(created));
   }
 
   private async syncDirectory(path: string): Promise<void> {

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { Module, type INestApplication } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { pino } from 'pino';
+import { OBJECT_STORAGE } from '../../../src/application/ports/object-storage.port.js';
 import { LocalObjectStorage } from '../../../src/infrastructure/storage/local-object-storage.js';
 import { IS_PUBLIC } from '../../../src/interfaces/http/auth/public.decorator.js';
 import { FilesController } from '../../../src/interfaces/http/files/files.controller.js';
@@ -31,7 +32,7 @@ beforeAll(async () => {
   };
   storage = new LocalObjectStorage(options);
 
-  @Module({ controllers: [FilesController], providers: [{ provide: LocalObjectStorage, useValue: storage }] })
+  @Module({ controllers: [FilesController], providers: [{ provide: OBJECT_STORAGE, useValue: storage }] })
   class FilesTestModule {}
 
   app = await NestFactory.create(FilesTestModule, { logger: false });

@@ -217,9 +217,13 @@ describe('report process manager', () => {
 
   const workRows = async (reportId: string) =>
     (await pool.query('SELECT step FROM scheduled_work WHERE report_id = $1', [reportId])).rows;
-  /** The scheduled-work projection follows the log a moment after the final event. */
-  const noWorkLeft = async (reportId: string) => {
-    for (let tries = 0; tries < 100 && (await workRows(reportId)).length > 0; tries++) {
+  /**
+   * The rows of a final report once the scheduled-work projection has followed the log (a moment after
+   * the final event): only its retention step should be left, due when its objects are to be deleted.
+   */
+  const workLeftWhenFinal = async (reportId: string) => {
+    const onlyRetention = (rows: { step: string }[]) => rows.every((r) => r.step === 'retention');
+    for (let tries = 0; tries < 100 && !onlyRetention(await workRows(reportId)); tries++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     return workRows(reportId);
@@ -255,7 +259,7 @@ describe('report process manager', () => {
       sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     expect(report.files.find((f) => f.name === 'transactions.csv')?.rows).toBe(25);
-    expect(await noWorkLeft(report.id)).toEqual([]);
+    expect(await workLeftWhenFinal(report.id)).toEqual([{ step: 'retention' }]);
   });
 
   it("waits at least the provider's Retry-After between polls", async () => {
@@ -310,7 +314,7 @@ describe('report process manager', () => {
     expect(report.status).toBe('failed');
     expect(report.error).toMatchObject({ provider: 'tax-authority', code: 'provider_failed' });
     expect(report.providers['tax-authority'].status).toBe('failed');
-    expect(await noWorkLeft(report.id)).toEqual([]);
+    expect(await workLeftWhenFinal(report.id)).toEqual([{ step: 'retention' }]);
   });
 
   it('fails the report naming a provider that is not done before its deadline', async () => {
@@ -357,7 +361,7 @@ describe('report process manager', () => {
     await new Promise((r) => setTimeout(r, 700));
     expect(providers['credit-bureau'].calls.poll.length).toBe(pollsAfterCancel);
     expect((await state(reportId)).status).toBe('cancelled');
-    expect(await noWorkLeft(reportId)).toEqual([]);
+    expect(await workLeftWhenFinal(reportId)).toEqual([{ step: 'retention' }]);
   });
 
   describe('exactly once at the provider (issue 7), counted at the provider', () => {

@@ -20,6 +20,11 @@ export type ProcessOptions = Readonly<{
    * step that kills its worker every time (crash loop) ends too. Default 10.
    */
   maxStepClaims?: number;
+  /**
+   * How long a final report's objects are kept (FILE_RETENTION_DAYS): a ready report's files until
+   * completedAt + this; a failed or cancelled report's partial objects until min(this, 10 min) after.
+   */
+  fileRetentionMs: number;
 }>;
 
 export const defaultProcessOptions: ProcessOptions = {
@@ -30,6 +35,7 @@ export const defaultProcessOptions: ProcessOptions = {
   leaseMs: 10_000,
   concurrency: 16,
   maxGenerationRetries: 3,
+  fileRetentionMs: 30 * 24 * 60 * 60_000,
 };
 
 /** Delay before the next try: exponential with jitter, never shorter than the provider's Retry-After. */

@@ -8,7 +8,7 @@ import {
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import type { ProviderName } from '../../../domain/report/provider-data.js';
+import { isProviderName, type ProviderName } from '../../../domain/report/provider-data.js';
 import type { ReportCommand } from '../../../domain/report/report.commands.js';
 import type { Report } from '../../../domain/report/report.decider.js';
 import { DomainError } from '../../../domain/shared/decider.js';
@@ -158,7 +158,7 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private start(item: WorkItem): void {
     const key = `${item.tenantId}/${item.reportId}/${item.step}`;
     const running: Running = { item, abort: new AbortController() };
-    if (item.step !== 'generation') {
+    if (isProviderName(item.step)) {
       // Armed on the database clock: the deadline is a database time.
       const left = item.deadlineAt.getTime() - this.now();
       running.deadline = setTimeout(
@@ -222,6 +222,11 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
         return this.apply(item, plan.decision);
       case 'generate':
         return this.generate(item, report, signal, ctx);
+      case 'expire':
+        // Objects first, then the event: ReportFilesExpired states a fact. A crash in between deletes
+        // nothing more on the next claim and appends then.
+        await this.storage.deletePrefix(`tenants/${item.tenantId}/reports/${item.reportId}/`);
+        return this.apply(item, decideOutcome(ctx(report), { type: 'objects-deleted' }));
       case 'submit':
       case 'poll': {
         let outcome: StepOutcome;

@@ -2,17 +2,29 @@ import { PROVIDER_NAMES } from '../../../domain/report/provider-data.js';
 import type { ReportEvent } from '../../../domain/report/report.events.js';
 import type { EventMetadata } from '../../ports/event-store.port.js';
 import type { WorkChange } from '../../ports/scheduled-work.port.js';
+import { defaultProcessOptions } from './process-options.js';
+
+/** A failed or cancelled report's partial objects wait this long at most (a step may still be writing). */
+const PARTIAL_OBJECTS_GRACE_MS = 10 * 60_000;
 
 /**
  * The process manager's durable timers, as a pure projection of report events: what is due, for which
- * report and step. Deleting a report's rows is how cancellation and final states stop all its work.
+ * report and step. Deleting a report's rows is how cancellation and final states stop all its work; a
+ * final state then adds the one row left, retention, which deletes the report's objects when it is due.
  */
 export const scheduledWorkChanges = (
   event: ReportEvent,
   metadata: EventMetadata,
   providerDeadlineMs: number,
+  fileRetentionMs: number = defaultProcessOptions.fileRetentionMs,
 ): WorkChange[] => {
   const tenantId = metadata.tenantId;
+  const stopAndExpireAt = (reportId: string, dueAt: Date): WorkChange[] => [
+    { op: 'delete', tenantId, reportId },
+    { op: 'expire-at', tenantId, reportId, dueAt },
+  ];
+  const afterGrace = (at: string) =>
+    new Date(Date.parse(at) + Math.min(fileRetentionMs, PARTIAL_OBJECTS_GRACE_MS));
   switch (event.type) {
     case 'ReportRequested': {
       // Due now and a deadline from now, on the database's clock (one clock): requestedAt comes from the
@@ -58,10 +70,16 @@ export const scheduledWorkChanges = (
           ...(metadata.traceparent ? { traceparent: metadata.traceparent } : {}),
         },
       ];
-    case 'ProviderFailed':
-    case 'ReportReady':
+    case 'ReportReady': {
+      const { reportId, completedAt, retainedUntil } = event.data;
+      return stopAndExpireAt(reportId, new Date(retainedUntil ?? Date.parse(completedAt) + fileRetentionMs));
+    }
     case 'ReportFailed':
+      return stopAndExpireAt(event.data.reportId, afterGrace(event.data.failedAt));
     case 'ReportCancelled':
+      return stopAndExpireAt(event.data.reportId, afterGrace(event.data.cancelledAt));
+    case 'ProviderFailed':
+    case 'ReportFilesExpired':
       return [{ op: 'delete', tenantId, reportId: event.data.reportId }];
     case 'ReportGenerationStarted':
       return [];

@@ -50,7 +50,12 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeAp
         loadCheckpoint: () => this.work.checkpoint(PROJECTION),
         handle: async (events) => {
           const changes = events.flatMap((event) =>
-            scheduledWorkChanges(readReportEvent(event), event.metadata, this.options.providerDeadlineMs),
+            scheduledWorkChanges(
+              readReportEvent(event),
+              event.metadata,
+              this.options.providerDeadlineMs,
+              this.options.fileRetentionMs,
+            ),
           );
           await this.work.apply(PROJECTION, events[events.length - 1].checkpoint, changes);
           this.worker.nudge();

@@ -26,7 +26,7 @@ import { backoffDelay, type ProcessOptions } from './process-options.js';
 export type StepPolicyOptions = Pick<
   ProcessOptions,
   'firstPollDelayMs' | 'backoffBaseMs' | 'backoffCapMs' | 'maxGenerationRetries'
-> & { maxStepClaims?: number };
+> & { maxStepClaims?: number; fileRetentionMs?: number };
 
 export const DEFAULT_MAX_STEP_CLAIMS = 10;
 
@@ -37,6 +37,8 @@ export type StepPlan =
   | Readonly<{ do: 'submit'; provider: ProviderName }>
   | Readonly<{ do: 'poll'; provider: ProviderName; jobId: string }>
   | Readonly<{ do: 'generate' }>
+  /** Retention: delete the final report's objects. */
+  | Readonly<{ do: 'expire' }>
   /** Nothing to call: append these commands (maybe none) and move the row. */
   | Readonly<{ do: 'decided'; decision: StepDecision }>;
 
@@ -49,7 +51,8 @@ export type StepOutcome =
   | Readonly<{ type: 'unavailable'; retryAfterMs?: number }>
   | Readonly<{ type: 'rejected'; message: string }>
   | Readonly<{ type: 'generated'; files: readonly ReportFile[] }>
-  | Readonly<{ type: 'generation-error' }>;
+  | Readonly<{ type: 'generation-error' }>
+  | Readonly<{ type: 'objects-deleted' }>;
 
 export type StepContext = Readonly<{
   item: WorkItem;
@@ -67,6 +70,12 @@ const finished: StepDecision = { commands: [], move: { to: 'delete' } };
 
 /** Before acting: what the claimed step should do, judged from the report's stream. */
 export const planStep = ({ item, report, now, options, deadlineReached }: StepContext): StepPlan => {
+  if (item.step === 'retention') {
+    // Only a final report's objects expire, once.
+    if (!isFinal(report.status) || report.filesExpiredAt !== null)
+      return { do: 'decided', decision: finished };
+    return { do: 'expire' };
+  }
   if (report.status === 'initial' || isFinal(report.status)) return { do: 'decided', decision: finished };
   if (item.step === 'generation') {
     if (item.claims > options.maxGenerationRetries) {
@@ -120,6 +129,14 @@ export const decideOutcome = (context: StepContext, outcome: StepOutcome): StepD
   const { item, report, now, options } = context;
   const backoff = (attempt: number, retryAfterMs?: number) =>
     backoffDelay(options, attempt, retryAfterMs, context.random);
+  if (item.step === 'retention') {
+    if (outcome.type !== 'objects-deleted')
+      throw new Error(`outcome ${outcome.type} does not belong to retention`);
+    return {
+      commands: [{ type: 'ExpireFiles', data: { reportId: item.reportId, expiredAt: now } }],
+      move: { to: 'delete' },
+    };
+  }
   if (item.step === 'generation') {
     switch (outcome.type) {
       case 'generated':
@@ -127,7 +144,14 @@ export const decideOutcome = (context: StepContext, outcome: StepOutcome): StepD
           commands: [
             {
               type: 'CompleteReport',
-              data: { reportId: item.reportId, files: outcome.files, completedAt: now },
+              data: {
+                reportId: item.reportId,
+                files: outcome.files,
+                completedAt: now,
+                ...(options.fileRetentionMs !== undefined
+                  ? { retainedUntil: new Date(Date.parse(now) + options.fileRetentionMs).toISOString() }
+                  : {}),
+              },
             },
           ],
           move: { to: 'delete' },

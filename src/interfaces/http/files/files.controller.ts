@@ -3,21 +3,16 @@ import { ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { pipeline } from 'node:stream/promises';
-import { ObjectNotFoundError } from '../../../application/ports/object-storage.port.js';
+import {
+  OBJECT_STORAGE,
+  ObjectNotFoundError,
+  type ObjectStorage,
+} from '../../../application/ports/object-storage.port.js';
+import { contentDisposition } from '../../../infrastructure/storage/content-disposition.js';
 import { LocalObjectStorage } from '../../../infrastructure/storage/local-object-storage.js';
 import { Public } from '../auth/public.decorator.js';
 import { ApiQueryFrom } from '../openapi/openapi.js';
 import { ProblemException, problemType } from '../problem/problem-details.js';
-
-/** `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266, RFC 8187). */
-export const contentDisposition = (fileName: string): string => {
-  const fallback = fileName.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  const encoded = encodeURIComponent(fileName).replace(
-    /['()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
-};
 
 /**
  * The signed query of a download URL, for the document only: `verify` checks it (and answers 403 to
@@ -48,7 +43,7 @@ const REJECTIONS = {
 @Public()
 @Controller('v1/files')
 export class FilesController {
-  constructor(@Inject(LocalObjectStorage) private readonly storage: LocalObjectStorage) {}
+  constructor(@Inject(OBJECT_STORAGE) private readonly objects: ObjectStorage) {}
 
   @Get('download')
   @ApiQueryFrom(downloadQuery)
@@ -61,16 +56,20 @@ export class FilesController {
     },
   })
   async download(@Query() query: Record<string, unknown>, @Res() res: Response): Promise<void> {
-    const grant = this.storage.verify(query);
+    // With STORAGE=s3 the presigned URLs point at S3: this route has nothing to serve.
+    if (!(this.objects instanceof LocalObjectStorage))
+      throw new ProblemException(404, { detail: 'Not found.' });
+    const storage = this.objects;
+    const grant = storage.verify(query);
     if (!grant.ok) {
       const { code, detail } = REJECTIONS[grant.reason];
       throw new ProblemException(403, { type: problemType(code), detail });
     }
-    const head = await this.storage.head(grant.key);
+    const head = await storage.head(grant.key);
     if (head === null) throw new ProblemException(404, { detail: 'The file no longer exists.' });
     let body;
     try {
-      body = await this.storage.get(grant.key);
+      body = await storage.get(grant.key);
     } catch (error) {
       if (error instanceof ObjectNotFoundError)
         throw new ProblemException(404, { detail: 'The file no longer exists.' });

@@ -13,6 +13,8 @@ export const DOMAIN_ERROR_STATUS: Readonly<Record<string, number>> = {
   subject_forbidden: 403,
   subject_required: 400,
   file_not_found: 404,
+  files_expired: 410,
+  report_not_final: 409,
   /** A stored event this version cannot read (ADR 0014): a server-side fault, logged. */
   report_event_unreadable: 500,
   // idempotency (IETF Idempotency-Key draft)

@@ -21,8 +21,9 @@ import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/o
 import { CancelReportRequest } from '../../../application/report/commands/cancel-report.handler.js';
 import { RequestNewReport } from '../../../application/report/commands/request-report.handler.js';
 import { ReportQueries } from '../../../application/report/queries/report.queries.js';
-import { FileNotFound } from '../../../application/report/report-access.js';
+import { FileNotFound, FilesExpired } from '../../../application/report/report-access.js';
 import {
+  filesExpired,
   reportResourceSchema,
   toReportResource,
   type ReportResource,
@@ -185,6 +186,7 @@ export class ReportsController {
     @Res() res: Response,
   ) {
     const report = await this.queries.current(caller, id);
+    if (report.status === 'ready' && filesExpired(report, Date.now())) throw new FilesExpired(name);
     const file = report.status === 'ready' ? report.files.find((f) => f.name === name) : undefined;
     if (!file) throw new FileNotFound(name);
     const signed = await this.storage.signedDownloadUrl(file.key, {

@@ -82,13 +82,46 @@ describe('scheduled work projection', () => {
     ]);
   });
 
-  it.each(['ReportCancelled', 'ReportFailed', 'ReportReady', 'ProviderFailed'] as const)(
-    'stops all work of the report on %s',
-    (type) => {
-      const event = { type, data: { reportId: 'r1' } } as unknown as ReportEvent;
-      expect(scheduledWorkChanges(event, metadata, 60_000)).toEqual([
-        { op: 'delete', tenantId: 'acme', reportId: 'r1' },
-      ]);
-    },
-  );
+  it.each(['ProviderFailed', 'ReportFilesExpired'] as const)('stops all work of the report on %s', (type) => {
+    const event = { type, data: { reportId: 'r1' } } as unknown as ReportEvent;
+    expect(scheduledWorkChanges(event, metadata, 60_000)).toEqual([
+      { op: 'delete', tenantId: 'acme', reportId: 'r1' },
+    ]);
+  });
+
+  describe('a final state stops all work and schedules retention', () => {
+    const DAY = 24 * 60 * 60_000;
+    const at = '2026-11-22T10:00:00.000Z';
+    const stopped = (dueAt: string) => [
+      { op: 'delete', tenantId: 'acme', reportId: 'r1' },
+      { op: 'expire-at', tenantId: 'acme', reportId: 'r1', dueAt: new Date(dueAt) },
+    ];
+
+    it('ready: at the retainedUntil the event carries', () => {
+      const event: ReportEvent = {
+        type: 'ReportReady',
+        data: { reportId: 'r1', files: [], completedAt: at, retainedUntil: '2026-12-22T10:00:00.000Z' },
+      };
+      expect(scheduledWorkChanges(event, metadata, 60_000, DAY)).toEqual(stopped('2026-12-22T10:00:00.000Z'));
+    });
+
+    it('ready before retention existed: completedAt plus the retention', () => {
+      const event: ReportEvent = {
+        type: 'ReportReady',
+        data: { reportId: 'r1', files: [], completedAt: at },
+      };
+      expect(scheduledWorkChanges(event, metadata, 60_000, DAY)).toEqual(stopped('2026-11-23T10:00:00.000Z'));
+    });
+
+    it.each([
+      ['ReportFailed', { reportId: 'r1', code: 'c', message: 'm', failedAt: at }],
+      ['ReportCancelled', { reportId: 'r1', cancelledBy: 'u1', cancelledAt: at }],
+    ] as const)('%s: its partial objects after 10 minutes, or the retention if shorter', (type, data) => {
+      const event = { type, data } as ReportEvent;
+      expect(scheduledWorkChanges(event, metadata, 60_000, DAY)).toEqual(stopped('2026-11-22T10:10:00.000Z'));
+      expect(scheduledWorkChanges(event, metadata, 60_000, 17_000)).toEqual(
+        stopped('2026-11-22T10:00:17.000Z'),
+      );
+    });
+  });
 });

@@ -286,6 +286,44 @@ describe('step policy', () => {
     });
   });
 
+  describe('retention', () => {
+    const cancelled: ReportEvent = {
+      type: 'ReportCancelled',
+      data: { reportId, cancelledBy: 'u1', cancelledAt: NOW },
+    };
+    const expired: ReportEvent = { type: 'ReportFilesExpired', data: { reportId, expiredAt: NOW } };
+    const retention = row('retention', { kind: 'expire' });
+
+    it("deletes a final report's objects, then records it and drops the row", () => {
+      expect(given([requested, cancelled], retention).whenPlanned()).toEqual({ do: 'expire' });
+      expect(given([requested, cancelled], retention).when({ type: 'objects-deleted' })).toEqual({
+        commands: [{ type: 'ExpireFiles', data: { reportId, expiredAt: NOW } }],
+        move: { to: 'delete' },
+      });
+    });
+
+    it('drops the row of a report already expired, or not final (a stale row)', () => {
+      const finished = { do: 'decided', decision: { commands: [], move: { to: 'delete' } } };
+      expect(given([requested, cancelled, expired], retention).whenPlanned()).toEqual(finished);
+      expect(given([requested], retention).whenPlanned()).toEqual(finished);
+    });
+
+    it('stamps a completed report with completedAt + fileRetentionMs', () => {
+      const context: StepContext = {
+        item: row('generation'),
+        report: fold<Report, ReportEvent>(reportDecider, [requested]),
+        now: NOW,
+        options: { ...options, fileRetentionMs: 60_000 },
+      };
+      expect(decideOutcome(context, { type: 'generated', files: [] }).commands).toEqual([
+        {
+          type: 'CompleteReport',
+          data: { reportId, files: [], completedAt: NOW, retainedUntil: '2026-02-01T10:01:00.000Z' },
+        },
+      ]);
+    });
+  });
+
   it('derives the submit idempotency key from tenant, report and provider: stable across retries and crashes', () => {
     expect(submitIdempotencyKey('acme', 'r1', 'credit-bureau')).toBe(
       submitIdempotencyKey('acme', 'r1', 'credit-bureau'),

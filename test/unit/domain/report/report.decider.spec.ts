@@ -7,6 +7,7 @@ import {
   ReportAlreadyExists,
   ReportAlreadyFinal,
   ReportFilesMissing,
+  ReportNotFinal,
   ReportNotFound,
   ReportNotGenerating,
 } from '../../../../src/domain/report/report.errors.js';
@@ -354,6 +355,58 @@ describe('a final report never changes', () => {
       given(history).when(command).thenThrows(ReportAlreadyFinal, 'report_final'),
     );
   });
+});
+
+describe('ExpireFiles (retention)', () => {
+  const expire: ReportCommand = { type: 'ExpireFiles', data: { reportId, expiredAt: at(59) } };
+  const expired: ReportEvent = { type: 'ReportFilesExpired', data: { reportId, expiredAt: at(59) } };
+  const retainedReady: ReportEvent = {
+    type: 'ReportReady',
+    data: { reportId, files, completedAt: at(40), retainedUntil: at(58) },
+  };
+
+  it('records when a ready report keeps its files until', () =>
+    given([...allDone, generationStarted])
+      .when({ type: 'CompleteReport', data: { reportId, files, completedAt: at(40), retainedUntil: at(58) } })
+      .then([retainedReady], { status: 'ready', retainedUntil: at(58), filesExpiredAt: null }));
+
+  it('expires a ready report: its status stays, its files are gone', () =>
+    given([...allDone, generationStarted, retainedReady])
+      .when(expire)
+      .then([expired], {
+        status: 'ready',
+        files: [],
+        retainedUntil: at(58),
+        filesExpiredAt: at(59),
+        completedAt: at(40),
+      }));
+
+  it.each([
+    ['failed', [requested, failed]],
+    ['cancelled', [requested, cancelled]],
+  ])('expires a %s report (its partial objects)', (status, history) =>
+    given(history)
+      .when(expire)
+      .then([expired], { status: status as 'failed' | 'cancelled', filesExpiredAt: at(59) }),
+  );
+
+  it('is recorded once: a re-delivery changes nothing', () =>
+    given([requested, cancelled, expired]).when(expire).then([]));
+
+  it.each([
+    ['pending', [requested]],
+    ['generating', [...allDone, generationStarted]],
+  ])('refuses a %s report, whose objects are still being written', (_status, history) =>
+    given(history).when(expire).thenThrows(ReportNotFinal, 'report_not_final'),
+  );
+
+  it('refuses a report never requested', () =>
+    given([]).when(expire).thenThrows(ReportNotFound, 'report_not_found'));
+
+  it('leaves a final report final: nothing else may follow the expiry', () =>
+    given([requested, cancelled, expired])
+      .when({ type: 'CancelReport', data: { reportId, cancelledBy: 'u1', cancelledAt: at(59) } })
+      .thenThrows(ReportAlreadyFinal, 'report_final'));
 });
 
 describe('status through evolve', () => {

@@ -179,6 +179,41 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads FILE_RETENTION_DAYS as a decimal (30 by default) and refuses zero or words', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).process.fileRetentionMs).toBe(30 * 24 * 3600_000);
+    expect(loadConfig({ DATA_DIR: dataDir, FILE_RETENTION_DAYS: '0.0002' }).process.fileRetentionMs).toBe(
+      17_280,
+    );
+    for (const bad of ['0', '-1', 'a month'])
+      expect(problemsOf({ DATA_DIR: dataDir, FILE_RETENTION_DAYS: bad })).toEqual([
+        expect.stringMatching(/^FILE_RETENTION_DAYS: /),
+      ]);
+  });
+
+  it('reads S3 storage: bucket required, path style by default with an endpoint, credentials as a pair', () => {
+    expect(problemsOf({ DATA_DIR: dataDir, STORAGE: 's3' })).toEqual(['S3_BUCKET: required when STORAGE=s3']);
+    const s3 = {
+      DATA_DIR: dataDir,
+      STORAGE: 's3',
+      S3_BUCKET: 'reports',
+      S3_ENDPOINT: 'http://127.0.0.1:9000',
+      AWS_ACCESS_KEY_ID: 'id',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+    };
+    expect(loadConfig(s3).s3).toEqual({
+      endpoint: 'http://127.0.0.1:9000',
+      bucket: 'reports',
+      region: undefined,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'id', secretAccessKey: 'secret' },
+    });
+    expect(loadConfig({ ...s3, S3_FORCE_PATH_STYLE: 'false' }).s3.forcePathStyle).toBe(false);
+    expect(loadConfig({ DATA_DIR: dataDir, STORAGE: 's3', S3_BUCKET: 'b' }).s3).toMatchObject({
+      forcePathStyle: false,
+      credentials: undefined,
+    });
+  });
+
   describe('provider URLs: real providers or the bundled simulator, never a mix', () => {
     it('refuses production without all three, naming each missing one and a misspelled look-alike', () => {
       const { PROVIDER_TAX_URL: tax, ...twoOfThree } = providers;
