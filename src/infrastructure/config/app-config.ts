@@ -91,6 +91,15 @@ const envSchema = z.object({
       }
       return entries;
     }),
+  /** Bearer token of GET /metrics; unset: open in development and test, 404 in production (api.md). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** `true` adds a `tenant` label to per-report series: cardinality grows with the number of tenants. */
+  METRICS_PER_TENANT: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** Scrape-time reads (scheduled work, lag, parked events) are reused this long. */
+  METRICS_SCRAPE_CACHE_MS: int(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -154,6 +163,8 @@ export type AppConfig = Readonly<{
   login: Readonly<{ maxFailures: number; maxFailuresPerAddress: number; lockoutSeconds: number }>;
   /** TRUST_PROXY: whose X-Forwarded-For gives `req.ip`, the address login throttling counts. */
   trustProxy: TrustProxy;
+  /** GET /metrics (ADR 0022): its bearer token, per-tenant labels, how long scrape-time reads are reused (ms). */
+  metrics: Readonly<{ token: string | undefined; perTenant: boolean; scrapeCacheMs: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -284,6 +295,11 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
     logLevel: e.LOG_LEVEL,
     host: e.HOST ?? (e.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
     trustProxy: e.TRUST_PROXY,
+    metrics: {
+      token: e.METRICS_TOKEN,
+      perTenant: e.METRICS_PER_TENANT,
+      scrapeCacheMs: e.METRICS_SCRAPE_CACHE_MS,
+    },
     login: {
       maxFailures: e.LOGIN_MAX_FAILURES,
       // api.md: one limit for both keys unless the operator sets the address's own (e.g. behind a NAT).
