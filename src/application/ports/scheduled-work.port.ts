@@ -53,8 +53,8 @@ export type WorkChange =
   /** Moves a row to a later poll; ignored when the row already has this attempt or a later one. */
   | { op: 'schedule'; tenantId: string; reportId: string; step: WorkStep; attempt: number; dueAt: Date }
   | { op: 'delete'; tenantId: string; reportId: string; step?: WorkStep }
-  /** Adds the generation row (due now) when no provider row of the report remains. */
-  | { op: 'generate-when-providers-done'; tenantId: string; reportId: string };
+  /** Adds the generation row (due now) when no provider row of the report remains; it keeps the trace. */
+  | { op: 'generate-when-providers-done'; tenantId: string; reportId: string; traceparent?: string };
 
 /** Where a worker moves the row it holds after its append. */
 export type RowMove =

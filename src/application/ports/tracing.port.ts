@@ -26,12 +26,18 @@ export interface Tracing {
   inSpan<T>(name: string, options: SpanOptions, fn: () => Promise<T>): Promise<T>;
   /** The `traceparent` of the active span; undefined when no span is active (e.g. tracing is off). */
   activeTraceparent(): string | undefined;
+  /**
+   * Runs `fn` outside any trace: a long-lived loop started while serving a request (a tenant's projection,
+   * started by its creation) must not make its every query part of that request's trace.
+   */
+  detached<T>(fn: () => T): T;
 }
 
 /** Tracing off: runs the function, records nothing. */
 export const noTracing: Tracing = {
   inSpan: (_name, _options, fn) => fn(),
   activeTraceparent: () => undefined,
+  detached: (fn) => fn(),
 };
 
 /** Attribute names shared by every span of a report (the same keys as log fields, dotted). */

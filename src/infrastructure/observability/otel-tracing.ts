@@ -56,6 +56,10 @@ export class OtelTracing implements Tracing {
     });
   }
 
+  detached<T>(fn: () => T): T {
+    return context.with(ROOT_CONTEXT, fn);
+  }
+
   activeTraceparent(): string | undefined {
     const spanContext = trace.getActiveSpan()?.spanContext();
     return spanContext && isSpanContextValid(spanContext) ? formatTraceparent(spanContext) : undefined;

@@ -240,9 +240,11 @@ export class PrometheusMetrics implements Metrics {
       registers,
       async collect() {
         this.reset();
-        const read = await unlessFailed(parked);
+        const [read, running] = await Promise.all([unlessFailed(parked), unlessFailed(lag)]);
         if (!read) return;
-        const entries = perConsumer({ ...read }, (n) => n, sum);
+        // Every consumer running here shows, at 0 when it parked nothing: an alert needs the series.
+        const zero = Object.fromEntries(Object.keys(running ?? {}).map((name) => [name, 0]));
+        const entries = perConsumer({ ...zero, ...read }, (n) => n, sum);
         for (const { labels, value } of entries.values()) this.set(labels, value);
       },
     });

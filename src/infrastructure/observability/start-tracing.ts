@@ -28,6 +28,13 @@ const UNTRACED_PATHS = /^\/(health|metrics)(\/|\?|$)/;
 export const redactProviderPath = (path: string): string =>
   path.replace(/\?.*$/, '').replace(/(\/jobs\/)[^/]+/, '$1{jobId}');
 
+/**
+ * SQL text without its literals: MikroORM inlines values into the statements it sends (a report's state,
+ * with the subject's tax id, is one), so a query's text is recorded only with each string literal
+ * replaced by `?`. Numbers stay (versions, limits): they identify nobody.
+ */
+export const sanitizeSql = (text: string): string => text.replace(/'(?:[^']|'')*'/g, '?');
+
 /** Overwrites the URL attributes of a span whose path holds a job id (`origin` only on client spans). */
 const redactUrlAttributes = (span: Span, path: string, origin?: string): void => {
   if (!path.includes('/jobs/')) return;
@@ -64,7 +71,10 @@ export const startTracing = async (): Promise<() => Promise<void>> => {
         },
       }),
       // A query outside a traced request or step (the work loop's polling, subscriptions) is no trace.
-      new PgInstrumentation({ requireParentSpan: true }),
+      new PgInstrumentation({
+        requireParentSpan: true,
+        requestHook: (span, { query }) => span.setAttribute('db.query.text', sanitizeSql(query.text)),
+      }),
       new UndiciInstrumentation({
         requireParentforSpans: true,
         requestHook: (span, request) => redactUrlAttributes(span, request.path, request.origin),

@@ -154,10 +154,11 @@ export class PostgresScheduledWork implements ScheduledWork {
       case 'generate-when-providers-done':
         await client.query(
           `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, due_at, deadline_at, payload)
-           SELECT $1, $2, 'generation', 'generate', now(), now() + interval '1 hour', '{}'::jsonb
+           SELECT $1, $2, 'generation', 'generate', now(), now() + interval '1 hour',
+                  jsonb_strip_nulls(jsonb_build_object('traceparent', $3::text))
            WHERE NOT EXISTS (SELECT 1 FROM scheduled_work WHERE tenant_id = $1 AND report_id = $2)
            ON CONFLICT DO NOTHING`,
-          [change.tenantId, change.reportId],
+          [change.tenantId, change.reportId, change.traceparent ?? null],
         );
         return;
     }

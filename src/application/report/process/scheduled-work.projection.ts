@@ -55,6 +55,7 @@ export const scheduledWorkChanges = (
           op: 'generate-when-providers-done',
           tenantId,
           reportId: event.data.reportId,
+          ...(metadata.traceparent ? { traceparent: metadata.traceparent } : {}),
         },
       ];
     case 'ProviderFailed':

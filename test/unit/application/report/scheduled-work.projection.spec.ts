@@ -77,6 +77,7 @@ describe('scheduled work projection', () => {
         op: 'generate-when-providers-done',
         tenantId: 'acme',
         reportId: 'r1',
+        traceparent: '00-abc-def-01',
       },
     ]);
   });
