@@ -44,15 +44,28 @@ const redactUrlAttributes = (span: Span, path: string, origin?: string): void =>
 };
 
 /**
+ * The ESM loader hook (import-in-the-middle, which @opentelemetry/instrumentation patches ESM imports
+ * through), for HOOKED_MODULES only. In-thread synchronous hooks (`module.registerHooks`) where this Node
+ * runs them correctly (24.11.1+): the asynchronous `module.register` hook runs on a loader thread of its
+ * own, measured at ~50 MB more resident memory (bench/RESULTS.md). Else that documented async hook.
+ */
+const registerLoaderHook = async (): Promise<void> => {
+  const inThread = await import('import-in-the-middle/register-hooks.mjs');
+  if (inThread.supportsSyncHooks()) inThread.register({ include: HOOKED_MODULES });
+  else
+    register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, {
+      data: { include: HOOKED_MODULES },
+    });
+};
+
+/**
  * Starts the OpenTelemetry Node SDK: the ESM loader hook, resource detection without cloud probes, and
  * the http, pg, undici (fetch: provider calls) and kafkajs instrumentations. Spans go to the OTLP exporter
  * the standard `OTEL_*` variables describe (batched). OTel metrics and logs stay off: metrics are
  * Prometheus at /metrics, logs are pino lines carrying trace_id/span_id. Returns the SDK's shutdown.
  */
 export const startTracing = async (): Promise<() => Promise<void>> => {
-  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, {
-    data: { include: HOOKED_MODULES },
-  });
+  await registerLoaderHook();
   // The SDK's default detectors include none that probes cloud metadata today, but its "all" may grow:
   // name them (an operator's own value wins).
   process.env.OTEL_NODE_RESOURCE_DETECTORS ??= 'env,host,os,process';
