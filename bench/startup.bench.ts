@@ -80,7 +80,7 @@ const measure = async (ctx: BenchContext): Promise<Figure[]> => {
     { variant: 'tracing on', nodeArgs: PRELOAD, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } },
   ];
   try {
-    await startOnce(variants[0]!, env); // migrates the control database: not a start-up to measure
+    await startOnce(variants[0], env); // migrates the control database: not a start-up to measure
     const figures: Figure[] = [];
     for (const variant of variants) {
       const results: { ms: number; rssMb: number }[] = [];
