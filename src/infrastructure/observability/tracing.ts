@@ -4,14 +4,17 @@
  * the ESM loader hook; http through require; undici through diagnostics channels) are patched when first
  * imported (ADR 0022).
  *
- * Tracing is on only when an OTLP endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT` or
- * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), `OTEL_TRACES_EXPORTER` is not `none` and `OTEL_SDK_DISABLED` is
- * not `true`. Off, this module imports nothing else and registers no hook.
+ * Tracing is on only when an exporter is configured — an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+ * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or `OTEL_TRACES_EXPORTER` (e.g. `console`) other than `none` — and
+ * `OTEL_SDK_DISABLED` is not `true`. Off, this module imports nothing else and registers no hook.
  */
-export const tracingEnabled = (env: NodeJS.ProcessEnv): boolean =>
-  env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true' &&
-  env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() !== 'none' &&
-  Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim());
+export const tracingEnabled = (env: NodeJS.ProcessEnv): boolean => {
+  const exporter = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() ?? '';
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || exporter === 'none') return false;
+  return Boolean(
+    exporter || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim(),
+  );
+};
 
 if (tracingEnabled(process.env)) {
   const [{ startTracing }, { onTracingShutdown }] = await Promise.all([

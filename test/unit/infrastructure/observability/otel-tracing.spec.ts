@@ -121,7 +121,9 @@ describe('trace context and redaction helpers', () => {
     expect(redactProviderPath('/v1/reports')).toBe('/v1/reports');
   });
 
-  it('turns tracing on only with an OTLP endpoint, unless disabled', () => {
+  it('turns tracing on only with an exporter configured, unless disabled', () => {
+    expect(tracingEnabled({ OTEL_TRACES_EXPORTER: 'console' })).toBe(true);
+    expect(tracingEnabled({ OTEL_TRACES_EXPORTER: 'none' })).toBe(false);
     expect(tracingEnabled({})).toBe(false);
     expect(tracingEnabled({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(true);
     expect(tracingEnabled({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' })).toBe(
