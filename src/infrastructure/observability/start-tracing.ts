@@ -6,6 +6,7 @@ import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { routeOf } from '../logging/request-logger.js';
 
 /**
  * Modules the ESM loader hook intercepts: those imported from ESM that an instrumentation patches. Only
@@ -81,6 +82,13 @@ export const startTracing = async (): Promise<() => Promise<void>> => {
         requestHook: (span, request) => {
           const url = (request as IncomingMessage).url;
           if (typeof url === 'string') redactUrlAttributes(span, url);
+        },
+        // No framework instrumentation: the route template Express matched names the server span.
+        applyCustomAttributesOnSpan: (span, request) => {
+          const route = routeOf(request as IncomingMessage);
+          if (!route) return;
+          span.setAttribute('http.route', route);
+          span.updateName(`${(request as IncomingMessage).method ?? 'GET'} ${route}`);
         },
       }),
       // A query outside a traced request or step (the work loop's polling, subscriptions) is no trace.

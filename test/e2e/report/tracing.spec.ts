@@ -123,6 +123,8 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
           s.attributes['url.path'] === '/v1/reports',
       );
     expect(post).toBeDefined();
+    expect(post!.name).toBe('POST /v1/reports');
+    expect(post!.attributes['http.route']).toBe('/v1/reports');
     const traceId = post!.traceId;
     const [requested] = await query<{ metadata: { traceparent?: string } }>(
       control.url,
