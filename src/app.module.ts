@@ -5,11 +5,13 @@ import type { Logger } from './application/ports/logger.port.js';
 import type { AppConfig } from './infrastructure/config/app-config.js';
 import { ConfigModule } from './infrastructure/config/config.module.js';
 import { EventStoreModule } from './infrastructure/event-store/event-store.module.js';
+import { ObservabilityModule } from './infrastructure/observability/observability.module.js';
 import { StorageModule } from './infrastructure/storage/storage.module.js';
 import { TenancyModule } from './infrastructure/tenancy/tenancy.module.js';
 import { AdminModule } from './interfaces/http/admin/admin.module.js';
 import { AuthModule } from './interfaces/http/auth/auth.module.js';
 import { HealthModule } from './interfaces/http/health/health.module.js';
+import { MetricsModule } from './interfaces/http/metrics/metrics.module.js';
 import { ProblemFilter } from './interfaces/http/problem/problem.filter.js';
 import { ReportModule } from './interfaces/http/report/report.module.js';
 import { TenantModule } from './interfaces/http/tenant/tenant.module.js';
@@ -26,10 +28,12 @@ export class AppModule {
         CqrsModule.forRoot(),
         EventStoreModule,
         TenancyModule,
+        ObservabilityModule,
         StorageModule,
         AuthModule,
         TenantModule,
         HealthModule,
+        MetricsModule,
         ReportModule,
         AdminModule,
         WebhookModule,

@@ -10,6 +10,8 @@ import { AppModule } from './app.module.js';
 import { type AppConfig, ConfigError } from './infrastructure/config/app-config.js';
 import { applyServerTimeouts, SERVER_TIMEOUTS } from './infrastructure/http/server-timeouts.js';
 import { createLogger, NestPinoLogger } from './infrastructure/logging/pino-logger.js';
+import { httpMetrics } from './infrastructure/observability/http-metrics.js';
+import { PrometheusMetrics } from './infrastructure/observability/prometheus-metrics.js';
 import { securityHeaders } from './interfaces/http/auth/security-headers.js';
 import { requestLogger } from './infrastructure/logging/request-logger.js';
 import { DrainingState } from './interfaces/http/health/draining-state.js';
@@ -73,6 +75,7 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
   app.set('trust proxy', typeof config.trustProxy === 'object' ? [...config.trustProxy] : config.trustProxy);
   // One log line per request, and security headers, on every answer (405, 415, 503 below too).
   app.use(requestLogger(logger));
+  app.use(httpMetrics(app.get(PrometheusMetrics)));
   app.use(securityHeaders());
   let serverClosing = false;
   // Order matters: these run before every route, and before the body is read.

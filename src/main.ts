@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { createApp } from './app.js';
 import { type AppConfig, ConfigError, loadConfig } from './infrastructure/config/app-config.js';
 import { redactSecrets } from './infrastructure/logging/pino-logger.js';
+import { shutdownTracing } from './infrastructure/observability/tracing-shutdown.js';
 import type { EmbeddedCluster } from './infrastructure/postgres/embedded-postgres.js';
 
 const fail = (message: string): never => {
@@ -85,6 +86,7 @@ const main = async (): Promise<void> => {
       try {
         await conflux.close();
         await stopEmbedded();
+        await shutdownTracing();
         process.exit(0);
       } catch (error) {
         process.stderr.write(`Shutdown failed: ${redactSecrets(String(error))}\n`);

@@ -20,8 +20,13 @@ export const startNodeProcess = async (
   env: NodeJS.ProcessEnv,
   ready: string | RegExp,
   timeoutMs = 120_000 * Number(process.env.TEST_WAIT_SCALE ?? 1),
+  /** Node options before the script, e.g. `['--import', './dist/…/tracing.js']`. */
+  nodeArgs: readonly string[] = [],
 ): Promise<NodeProcess> => {
-  const child = spawn(process.execPath, [resolve(script)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, resolve(script)], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
   await new Promise<void>((started, fail) => {

@@ -1,6 +1,7 @@
-import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Optional, type BeforeApplicationShutdown } from '@nestjs/common';
 import { EVENT_STORE, type EventStore, type RecordedEvent } from '../ports/event-store.port.js';
 import { LOGGER, type Logger } from '../ports/logger.port.js';
+import { TRACING, type Tracing, noTracing } from '../ports/tracing.port.js';
 import { REPORT_CATEGORY } from './report-stream.js';
 
 export type FollowedStream = Readonly<{
@@ -94,11 +95,15 @@ export class LiveReportEvents implements BeforeApplicationShutdown {
   private count = 0;
   private closed = false;
 
+  private readonly tracing: Tracing;
+
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(LOGGER) logger: Logger,
+    @Optional() @Inject(TRACING) tracing?: Tracing,
   ) {
     this.logger = logger.child({ component: 'live-report-events' });
+    this.tracing = tracing ?? noTracing;
   }
 
   beforeApplicationShutdown(): void {
@@ -199,7 +204,8 @@ export class LiveReportEvents implements BeforeApplicationShutdown {
     const sweep = setInterval(() => this.resyncAll(), RESYNC_EVERY_MS);
     sweep.unref();
     run.abort.signal.addEventListener('abort', () => clearInterval(sweep), { once: true });
-    void this.consume(run, hintStream);
+    // Started by the first follower's request, it outlives it: not part of that request's trace.
+    void this.tracing.detached(() => this.consume(run, hintStream));
   }
 
   private resyncAll(): void {

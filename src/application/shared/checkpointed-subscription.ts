@@ -3,6 +3,7 @@ import type { Logger } from '../ports/logger.port.js';
 import type { Checkpoint, EventStore, LogFilter, RecordedEvent } from '../ports/event-store.port.js';
 import type { ParkedEvents } from '../ports/parked-events.port.js';
 import type { SubscriptionLeadership } from '../ports/subscription-leadership.port.js';
+import { type Tracing, noTracing } from '../ports/tracing.port.js';
 import type { SubscriptionMonitor } from './subscription-monitor.js';
 
 /** Events per transaction at most, for every checkpointed consumer. */
@@ -50,6 +51,8 @@ export type SubscriptionRuntime = Readonly<{
   isTransient?: (error: unknown) => boolean;
   /** With it, a subscription runs only while this instance leads it (one consumer across instances). */
   leadership?: SubscriptionLeadership;
+  /** Each subscription runs outside the trace of whoever started it (e.g. a tenant's creation). */
+  tracing?: Tracing;
 }>;
 
 export const SUBSCRIPTION_RUNTIME = Symbol('SubscriptionRuntime');
@@ -86,12 +89,21 @@ export const subscriptionRetryDelay = (
  * repeats in between at debug level, without stacks: an unreachable tenant database is one line, not a
  * stack trace a second. A parked event is an error line of its own.
  */
-export const runCheckpointedSubscription = async (
+export const runCheckpointedSubscription = (
   store: EventStore,
   spec: SubscriptionSpec,
   signal: AbortSignal,
   logger: Logger,
   options: SubscriptionRuntime = {},
+): Promise<void> => (options.tracing ?? noTracing).detached(() => lead(store, spec, signal, logger, options));
+
+/** The subscription, contending for leadership first when the runtime has one. */
+const lead = async (
+  store: EventStore,
+  spec: SubscriptionSpec,
+  signal: AbortSignal,
+  logger: Logger,
+  options: SubscriptionRuntime,
 ): Promise<void> => {
   const leadership = options.leadership;
   if (!leadership) return consume(store, spec, signal, logger, options);

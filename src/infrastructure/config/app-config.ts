@@ -116,6 +116,15 @@ const envSchema = z.object({
     }),
   /** Webhook deliveries in flight per process; one tenant holds at most half of them. */
   WEBHOOK_CONCURRENCY: int(16, 2),
+  /** Bearer token of GET /metrics; unset: open in development and test, 404 in production (api.md). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** `true` adds a `tenant` label to per-report series: cardinality grows with the number of tenants. */
+  METRICS_PER_TENANT: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** Scrape-time reads (scheduled work, lag, parked events) are reused this long. */
+  METRICS_SCRAPE_CACHE_MS: int(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -215,6 +224,8 @@ export type AppConfig = Readonly<{
     retryScheduleMs: readonly number[];
     concurrency: number;
   }>;
+  /** GET /metrics (ADR 0022): its bearer token, per-tenant labels, how long scrape-time reads are reused (ms). */
+  metrics: Readonly<{ token: string | undefined; perTenant: boolean; scrapeCacheMs: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -359,6 +370,11 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
       retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE,
       concurrency: e.WEBHOOK_CONCURRENCY,
+    },
+    metrics: {
+      token: e.METRICS_TOKEN,
+      perTenant: e.METRICS_PER_TENANT,
+      scrapeCacheMs: e.METRICS_SCRAPE_CACHE_MS,
     },
     login: {
       maxFailures: e.LOGIN_MAX_FAILURES,

@@ -9,6 +9,7 @@ import {
   SUBSCRIPTION_LEADERSHIP,
   type SubscriptionLeadership,
 } from '../../application/ports/subscription-leadership.port.js';
+import { TRACING, type Tracing } from '../../application/ports/tracing.port.js';
 import { SubscriptionMonitor } from '../../application/shared/subscription-monitor.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../tenancy/control-database.js';
@@ -80,14 +81,22 @@ class EventStoreLifecycle implements OnApplicationShutdown {
     },
     {
       provide: SUBSCRIPTION_RUNTIME,
-      inject: [APP_CONFIG, PARKED_EVENTS, SubscriptionMonitor, SUBSCRIPTION_LEADERSHIP],
+      inject: [
+        APP_CONFIG,
+        PARKED_EVENTS,
+        SubscriptionMonitor,
+        SUBSCRIPTION_LEADERSHIP,
+        { token: TRACING, optional: true },
+      ],
       useFactory: (
         config: AppConfig,
         parked: ParkedEvents,
         monitor: SubscriptionMonitor,
         leadership: SubscriptionLeadership,
+        tracing: Tracing | undefined,
       ): SubscriptionRuntime => ({
         leadership,
+        ...(tracing ? { tracing } : {}),
         maxAttempts: config.subscriptions.maxAttempts,
         retryDelayMs: 200,
         maxRetryDelayMs: config.subscriptions.retryCapMs,

@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type DestinationStream } from 'pino';
 import type { Logger } from '../../application/ports/logger.port.js';
 
@@ -31,10 +32,22 @@ const redactDeep = (value: unknown, depth = 0): unknown => {
 export const serializeError = (error: unknown): unknown =>
   redactDeep(pino.stdSerializers.err(error as Error));
 
+/**
+ * `trace_id` and `span_id` of the active span, so a log line leads to its trace (and a trace to its
+ * lines); nothing when no span is active — always the case with tracing off.
+ */
+export const traceFields = (): Record<string, string> => {
+  const spanContext = trace.getActiveSpan()?.spanContext();
+  return spanContext && isSpanContextValid(spanContext)
+    ? { trace_id: spanContext.traceId, span_id: spanContext.spanId }
+    : {};
+};
+
 export const createLogger = (level: string, destination?: DestinationStream): Logger =>
   pino(
     {
       level,
+      mixin: traceFields,
       base: { service: 'conflux' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

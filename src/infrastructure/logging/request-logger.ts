@@ -17,7 +17,8 @@ type RoutedRequest = IncomingMessage & {
  * carry an `access_token`, and ids in paths are not worth a cardinality explosion. A request no route
  * matched (404, 405) is logged as `null`.
  */
-const routeOf = (req: RoutedRequest): string | null => {
+export const routeOf = (request: IncomingMessage): string | null => {
+  const req = request as RoutedRequest;
   const path = req.route?.path;
   return typeof path === 'string' ? `${req.baseUrl ?? ''}${path}` : null;
 };

@@ -99,17 +99,20 @@ describe('OpenAPI document (e2e)', () => {
     expect(Object.keys(operation('post', '/v1/auth/login').responses)).toContain('200');
   });
 
-  it('names the right credential: the opaque operator token, user JWTs, or none', () => {
+  it('names the right credential: the opaque operator or metrics token, user JWTs, or none', () => {
     expect(doc.components.securitySchemes.operator?.bearerFormat).toBeUndefined();
+    expect(doc.components.securitySchemes.metrics?.bearerFormat).toBeUndefined();
     const schemesOf = (op: Operation) => (op.security ?? []).flatMap((s) => Object.keys(s)).sort();
     for (const [path, methods] of Object.entries(doc.paths))
       for (const [method, op] of Object.entries(methods)) {
         const where = `${method.toUpperCase()} ${path}`;
         const expected = path.startsWith('/v1/tenants')
           ? ['operator']
-          : /^\/(health|v1\/auth|v1\/files)\//.test(path)
-            ? []
-            : ['bearer'];
+          : path === '/metrics'
+            ? ['metrics']
+            : /^\/(health|v1\/auth|v1\/files)\//.test(path)
+              ? []
+              : ['bearer'];
         expect({ where, schemes: schemesOf(op) }).toEqual({ where, schemes: expected });
       }
   });

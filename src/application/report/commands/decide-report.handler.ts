@@ -1,4 +1,4 @@
-import { Inject } from '@nestjs/common';
+import { Inject, Optional } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { ReportCommand } from '../../../domain/report/report.commands.js';
 import { type Report, reportDecider } from '../../../domain/report/report.decider.js';
@@ -9,6 +9,7 @@ import {
   type EventMetadata,
   type EventStore,
 } from '../../ports/event-store.port.js';
+import { METRICS, type FinalStatus, type Metrics, noMetrics } from '../../ports/metrics.port.js';
 import { type DecisionResult, executeDecider } from '../../shared/decider-command.js';
 import { readReportEvent } from '../report-event-codec.js';
 import { reportStream } from '../report-stream.js';
@@ -30,11 +31,18 @@ export class DecideReport extends Command<DecisionResult<Report, ReportEvent>> {
 
 @CommandHandler(DecideReport)
 export class DecideReportHandler implements ICommandHandler<DecideReport> {
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  private readonly metrics: Metrics;
 
-  execute({ command, metadata, append }: DecideReport): Promise<DecisionResult<Report, ReportEvent>> {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Optional() @Inject(METRICS) metrics?: Metrics,
+  ) {
+    this.metrics = metrics ?? noMetrics;
+  }
+
+  async execute({ command, metadata, append }: DecideReport): Promise<DecisionResult<Report, ReportEvent>> {
     const store = this.store;
-    return executeDecider(
+    const result = await executeDecider(
       append
         ? { readStream: (name, options) => store.readStream(name, options), appendToStream: append }
         : store,
@@ -44,5 +52,17 @@ export class DecideReportHandler implements ICommandHandler<DecideReport> {
       metadata,
       { upcast: readReportEvent },
     );
+    // Each final event is appended once, by one process: summed over instances, the counter is exact.
+    for (const event of result.events) {
+      const status = FINAL_STATUS[event.type];
+      if (status) this.metrics.reportFinished(metadata.tenantId, status);
+    }
+    return result;
   }
 }
+
+const FINAL_STATUS: Partial<Record<ReportEvent['type'], FinalStatus>> = {
+  ReportReady: 'ready',
+  ReportFailed: 'failed',
+  ReportCancelled: 'cancelled',
+};

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import {
   Inject,
   Injectable,
+  Optional,
   type OnApplicationBootstrap,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
@@ -19,6 +20,13 @@ import {
   type EventStore,
   type AppendToStream,
 } from '../../ports/event-store.port.js';
+import {
+  METRICS,
+  type Metrics,
+  type ProviderCallOutcome,
+  type ProviderOperation,
+  noMetrics,
+} from '../../ports/metrics.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../ports/object-storage.port.js';
 import {
   SUMMARY_DOCUMENT_RENDERER,
@@ -37,6 +45,7 @@ import {
   type ScheduledWork,
   type WorkItem,
 } from '../../ports/scheduled-work.port.js';
+import { TRACING, type Tracing, noTracing, reportSpanAttributes } from '../../ports/tracing.port.js';
 import { DecideReport } from '../commands/decide-report.handler.js';
 import { generateReportFiles } from '../generate-report-files.js';
 import { loadReport } from '../report-stream.js';
@@ -83,6 +92,8 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private renewTimer: NodeJS.Timeout | undefined;
   /** Database clock minus this process's clock, measured at each claim. */
   private clockOffsetMs = 0;
+  private readonly tracing: Tracing;
+  private readonly metrics: Metrics;
 
   constructor(
     @Inject(SCHEDULED_WORK) private readonly work: ScheduledWork,
@@ -93,8 +104,12 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(PROCESS_OPTIONS) private readonly options: ProcessOptions,
     private readonly commands: CommandBus,
     @Inject(LOGGER) logger: Logger,
+    @Optional() @Inject(TRACING) tracing?: Tracing,
+    @Optional() @Inject(METRICS) metrics?: Metrics,
   ) {
     this.logger = logger.child({ component: 'report-worker' });
+    this.tracing = tracing ?? noTracing;
+    this.metrics = metrics ?? noMetrics;
   }
 
   onApplicationBootstrap(): void {
@@ -167,7 +182,13 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
       );
     }
     this.running.set(key, running);
-    void this.execute(item, running.abort.signal)
+    // One span per claimed step, in the trace of the request that created the report (ADR 0022).
+    void this.tracing
+      .inSpan(
+        `report step ${item.step}`,
+        { traceparent: item.traceparent, attributes: spanAttributes(item) },
+        () => this.execute(item, running.abort.signal),
+      )
       .catch(async (error: unknown) => {
         if (running.abort.signal.reason instanceof LeaseLostError || error instanceof LeaseLostError) {
           this.logger.info({ ...context(item) }, 'lease lost: the step stops, its effects are fenced');
@@ -250,19 +271,24 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
     signal: AbortSignal,
   ): Promise<StepOutcome> {
     const adapter = this.providers.get(plan.provider);
+    const call = <T>(operation: ProviderOperation, fn: () => Promise<T>) =>
+      this.providerCall(item, plan.provider, operation, signal, fn);
     try {
       if (plan.do === 'submit') {
-        const { jobId } = await adapter.submit(
-          {
-            subject: item.subject,
-            period: item.period,
-            idempotencyKey: submitIdempotencyKey(item.tenantId, item.reportId, plan.provider),
-          },
-          { signal },
+        const { jobId } = await call('submit', () =>
+          adapter.submit(
+            {
+              subject: item.subject,
+              period: item.period,
+              idempotencyKey: submitIdempotencyKey(item.tenantId, item.reportId, plan.provider),
+            },
+            { signal },
+          ),
         );
         return { type: 'submitted', jobId };
       }
-      const status = await adapter.poll(plan.jobId, { signal });
+      const jobId = plan.jobId;
+      const status = await call('poll', () => adapter.poll(jobId, { signal }));
       if (status.status === 'processing')
         return {
           type: 'processing',
@@ -270,11 +296,8 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
         };
       if (status.status === 'failed')
         return { type: 'job-failed', code: status.code, message: status.message };
-      const result = await this.storeResult(
-        item,
-        plan.provider,
-        await adapter.openResult(plan.jobId, { signal }),
-        signal,
+      const result = await call('fetch', async () =>
+        this.storeResult(item, plan.provider, await adapter.openResult(jobId, { signal }), signal),
       );
       return { type: 'result-stored', result };
     } catch (error) {
@@ -286,6 +309,40 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
         };
       if (error instanceof ProviderRejectedError) return { type: 'rejected', message: error.message };
       throw error;
+    }
+  }
+
+  /**
+   * One provider call in its own span (a child of the step's; the HTTP client span nests under it) and
+   * measured for the provider latency histogram, with how it ended.
+   */
+  private async providerCall<T>(
+    item: WorkItem,
+    provider: ProviderName,
+    operation: ProviderOperation,
+    signal: AbortSignal,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now();
+    let outcome: ProviderCallOutcome = 'ok';
+    try {
+      return await this.tracing.inSpan(
+        `provider ${operation}`,
+        { attributes: { ...spanAttributes(item), 'conflux.provider': provider } },
+        fn,
+      );
+    } catch (error) {
+      outcome = signal.aborted
+        ? 'aborted'
+        : error instanceof ProviderUnavailableError
+          ? 'unavailable'
+          : error instanceof ProviderRejectedError
+            ? 'rejected'
+            : 'error';
+      throw error;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.providerCall({ tenantId: item.tenantId, provider, operation, outcome, seconds });
     }
   }
 
@@ -326,25 +383,36 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
       return result.key;
     };
     let outcome: StepOutcome;
+    const fileStageStarted = performance.now();
     try {
-      const files = await generateReportFiles({
-        storage: this.storage,
-        documents: this.documents,
+      const files = await this.tracing.inSpan(
+        'report generate-files',
+        { attributes: spanAttributes(item) },
+        () =>
+          generateReportFiles({
+            storage: this.storage,
+            documents: this.documents,
+            tenantId: item.tenantId,
+            reportId: item.reportId,
+            // Each generation writes under its own prefix: a generation that lost its lease can never
+            // replace the files (and hashes) another one published.
+            generation: `g${item.leaseToken}`,
+            subject: started.subject,
+            period: started.period,
+            inputs: {
+              bankKey: key('bank-transactions'),
+              creditKey: key('credit-bureau'),
+              taxKey: key('tax-authority'),
+            },
+            // From ReportGenerationStarted: every generation of the report writes the same summary.json.
+            generatedAt: started.generationStartedAt ?? started.updatedAt,
+            signal,
+          }),
+      );
+      this.metrics.fileStage({
         tenantId: item.tenantId,
-        reportId: item.reportId,
-        // Each generation writes under its own prefix: a generation that lost its lease can never
-        // replace the files (and hashes) another one published.
-        generation: `g${item.leaseToken}`,
-        subject: started.subject,
-        period: started.period,
-        inputs: {
-          bankKey: key('bank-transactions'),
-          creditKey: key('credit-bureau'),
-          taxKey: key('tax-authority'),
-        },
-        // From ReportGenerationStarted: every generation of the report writes the same summary.json.
-        generatedAt: started.generationStartedAt ?? started.updatedAt,
-        signal,
+        rows: files.reduce((sum, file) => sum + (file.rows ?? 0), 0),
+        seconds: (performance.now() - fileStageStarted) / 1000,
       });
       outcome = { type: 'generated', files };
     } catch (error) {
@@ -406,6 +474,12 @@ export class ReportWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
 /** What every log line of a step carries (never the subject's tax id). */
 const context = (item: WorkItem) => ({ tenantId: item.tenantId, reportId: item.reportId, step: item.step });
+
+/** What every span of a step carries (never the subject's tax id). */
+const spanAttributes = (item: WorkItem) => ({
+  ...reportSpanAttributes(item.tenantId, item.reportId),
+  'conflux.step': item.step,
+});
 
 /**
  * Counts NDJSON lines as they stream past (a final line without newline counts too) and refuses a line

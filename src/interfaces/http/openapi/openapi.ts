@@ -127,10 +127,13 @@ export const buildOpenApiDocument = (app: INestApplication, version: string): Op
       description: 'Access token from POST /v1/auth/login',
     })
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'OPERATOR_TOKEN (opaque)' }, 'operator')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN (opaque)' }, 'metrics')
     .build();
   // addBearerAuth fills in `bearerFormat: 'JWT'`; the operator token is an opaque string, not a JWT.
-  const operator = config.components?.securitySchemes?.operator;
-  if (operator && 'bearerFormat' in operator) delete operator.bearerFormat;
+  for (const opaque of ['operator', 'metrics']) {
+    const scheme = config.components?.securitySchemes?.[opaque];
+    if (scheme && 'bearerFormat' in scheme) delete scheme.bearerFormat;
+  }
   const document = SwaggerModule.createDocument(app, config);
   document.components ??= {};
   document.components.schemas = { ...document.components.schemas, Problem: openApiSchema(problemSchema) };

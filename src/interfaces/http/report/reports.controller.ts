@@ -18,6 +18,7 @@ import { ApiBearerAuth, ApiHeader, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CLOCK, type Clock } from '../../../application/ports/clock.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
+import { TRACING, type Tracing } from '../../../application/ports/tracing.port.js';
 import { CancelReportRequest } from '../../../application/report/commands/cancel-report.handler.js';
 import { RequestNewReport } from '../../../application/report/commands/request-report.handler.js';
 import { ReportQueries } from '../../../application/report/queries/report.queries.js';
@@ -95,6 +96,7 @@ export class ReportsController {
     @Inject(OBJECT_STORAGE) private readonly storage: ObjectStorage,
     @Inject(REPORT_HTTP_OPTIONS) private readonly options: ReportHttpOptions,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(TRACING) private readonly tracing: Tracing,
   ) {}
 
   @Post()
@@ -131,7 +133,11 @@ export class ReportsController {
           violations.map((v) => ({ field: `period.${v.field}`, message: v.message })),
         );
     }
-    const trace = traceparent && TRACEPARENT.test(traceparent) ? traceparent : undefined;
+    // With tracing on, the request's own span (a child of any incoming traceparent): later steps of the
+    // report continue this trace. Off, the caller's traceparent is kept for whoever traces downstream.
+    const trace =
+      this.tracing.activeTraceparent() ??
+      (traceparent && TRACEPARENT.test(traceparent) ? traceparent : undefined);
     const report = await this.commands.execute(new RequestNewReport(caller, body, key, trace));
     res.setHeader('Location', `/v1/reports/${report.id}`);
     return this.resource(report, res);

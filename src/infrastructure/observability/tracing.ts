@@ -1,0 +1,25 @@
+/**
+ * The tracing preload: `node --import ./dist/src/infrastructure/observability/tracing.js dist/src/main.js`.
+ * It must run before the application's modules load, so the instrumented libraries (pg, kafkajs through
+ * the ESM loader hook; http through require; undici through diagnostics channels) are patched when first
+ * imported (ADR 0022).
+ *
+ * Tracing is on only when an exporter is configured — an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+ * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or `OTEL_TRACES_EXPORTER` (e.g. `console`) other than `none` — and
+ * `OTEL_SDK_DISABLED` is not `true`. Off, this module imports nothing else and registers no hook.
+ */
+export const tracingEnabled = (env: NodeJS.ProcessEnv): boolean => {
+  const exporter = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() ?? '';
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || exporter === 'none') return false;
+  return Boolean(
+    exporter || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim(),
+  );
+};
+
+if (tracingEnabled(process.env)) {
+  const [{ startTracing }, { onTracingShutdown }] = await Promise.all([
+    import('./start-tracing.js'),
+    import('./tracing-shutdown.js'),
+  ]);
+  onTracingShutdown(await startTracing());
+}
