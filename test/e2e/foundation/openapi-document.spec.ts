@@ -106,7 +106,7 @@ describe('OpenAPI document (e2e)', () => {
     for (const [path, methods] of Object.entries(doc.paths))
       for (const [method, op] of Object.entries(methods)) {
         const where = `${method.toUpperCase()} ${path}`;
-        const expected = path.startsWith('/v1/tenants')
+        const expected = /^\/v1\/(tenants|admin)(\/|$)/.test(path)
           ? ['operator']
           : path === '/metrics'
             ? ['metrics']
