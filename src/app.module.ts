@@ -5,6 +5,7 @@ import type { Logger } from './application/ports/logger.port.js';
 import type { AppConfig } from './infrastructure/config/app-config.js';
 import { ConfigModule } from './infrastructure/config/config.module.js';
 import { EventStoreModule } from './infrastructure/event-store/event-store.module.js';
+import { KafkaRelayModule } from './infrastructure/messaging/kafka-relay.module.js';
 import { StorageModule } from './infrastructure/storage/storage.module.js';
 import { TenancyModule } from './infrastructure/tenancy/tenancy.module.js';
 import { AuthModule } from './interfaces/http/auth/auth.module.js';
@@ -29,6 +30,7 @@ export class AppModule {
         TenantModule,
         HealthModule,
         ReportModule,
+        ...(config.kafkaBrokers.length > 0 ? [KafkaRelayModule] : []),
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -8,6 +8,8 @@ import { join } from 'node:path';
  * Plain ESM (Jest loads global setup outside its transform); Node 24 strips the types of the helper.
  */
 export default async function globalSetup() {
+  const { startTestKafkaInBackground } = await import('./kafka-broker.ts');
+  globalThis.__confluxTestKafka = await startTestKafkaInBackground();
   if (process.env.DATABASE_URL) return;
   const { startEmbeddedPostgres } = await import('../../src/infrastructure/postgres/embedded-postgres.ts');
   const dir = await mkdtemp(join(tmpdir(), 'conflux-test-pg-'));
