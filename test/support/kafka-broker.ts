@@ -148,6 +148,9 @@ export const createKafkaBroker = async (
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let libs: string | undefined;
+  /** The start in progress, if any; a stop waits for it (a JVM it has spawned is killed at once). */
+  let starting: Promise<void> | undefined;
+  let stopping = false;
 
   const java = (mainClass: string, args: string[]) => [
     ...JVM_OPTIONS,
@@ -173,8 +176,9 @@ export const createKafkaBroker = async (
     );
   };
 
-  const start = async (): Promise<void> => {
+  const launch = async (): Promise<void> => {
     if (!libs) await format();
+    if (stopping) throw new Error('Kafka was stopped while starting');
     const log = createWriteStream(logFile, { flags: 'a' });
     const jvm = spawn('java', java('kafka.Kafka', [config]), { stdio: ['ignore', 'pipe', 'pipe'] });
     child = jvm;
@@ -204,7 +208,20 @@ export const createKafkaBroker = async (
     });
   };
 
+  const start = async (): Promise<void> => {
+    stopping = false;
+    starting = launch();
+    try {
+      await starting;
+    } finally {
+      starting = undefined;
+    }
+  };
+
   const signal = async (name: NodeJS.Signals) => {
+    stopping = true;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(name);
+    await starting?.catch(() => undefined);
     if (child && child.exitCode === null && child.signalCode === null) child.kill(name);
     await exited;
   };

@@ -56,7 +56,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
  * request in flight, so a retried batch is neither duplicated nor reordered by the broker) writing to one
  * topic, created at connect when missing.
  *
- * Retries are bounded (a send gives up after about 20 s) instead of the idempotent default of forever: a
+ * Retries are bounded (a send gives up within seconds) instead of the idempotent default of forever: a
  * send that never ends would hold the relay through a shutdown or a lost leadership. After a failed send
  * the producer is dropped and the next publish starts a new one (a new producer id, fresh sequence numbers).
  */
@@ -68,6 +68,7 @@ export class KafkaMessageBus implements MessageBus {
   private connecting: Promise<Producer> | undefined;
   private probeAdmin: Admin | undefined;
   private checking: Promise<MessageBusHealth> | undefined;
+  private closed = false;
 
   constructor(
     private readonly options: KafkaMessageBusOptions,
@@ -80,11 +81,12 @@ export class KafkaMessageBus implements MessageBus {
       logLevel,
       logCreator: pinoLogCreator(logger),
     };
+    // Few retries inside kafkajs: the relay retries with its own backoff, and a close never waits long.
     this.kafka = new Kafka({
       ...base,
       connectionTimeout: 3000,
       requestTimeout: 10_000,
-      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
+      retry: { retries: 2, initialRetryTime: 300, maxRetryTime: 2000 },
     });
     this.probe = new Kafka({ ...base, connectionTimeout: 1000, requestTimeout: 2000, retry: { retries: 0 } });
   }
@@ -102,6 +104,7 @@ export class KafkaMessageBus implements MessageBus {
   }
 
   private async open(): Promise<Producer> {
+    if (this.closed) throw new Error('closed');
     const admin = this.kafka.admin();
     await admin.connect();
     try {
@@ -125,6 +128,10 @@ export class KafkaMessageBus implements MessageBus {
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
     });
     await producer.connect();
+    if (this.closed) {
+      await producer.disconnect();
+      throw new Error('closed');
+    }
     this.producer = producer;
     return producer;
   }
@@ -175,6 +182,8 @@ export class KafkaMessageBus implements MessageBus {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await this.connecting?.catch(() => undefined);
     await this.dropProducer();
     const admin = this.probeAdmin;
     this.probeAdmin = undefined;
