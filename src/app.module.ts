@@ -8,6 +8,7 @@ import { EventStoreModule } from './infrastructure/event-store/event-store.modul
 import { KafkaRelayModule } from './infrastructure/messaging/kafka-relay.module.js';
 import { StorageModule } from './infrastructure/storage/storage.module.js';
 import { TenancyModule } from './infrastructure/tenancy/tenancy.module.js';
+import { AsyncApiModule } from './interfaces/http/asyncapi/asyncapi.controller.js';
 import { AuthModule } from './interfaces/http/auth/auth.module.js';
 import { HealthModule } from './interfaces/http/health/health.module.js';
 import { ProblemFilter } from './interfaces/http/problem/problem.filter.js';
@@ -30,6 +31,7 @@ export class AppModule {
         TenantModule,
         HealthModule,
         ReportModule,
+        AsyncApiModule,
         ...(config.kafkaBrokers.length > 0 ? [KafkaRelayModule] : []),
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
