@@ -39,6 +39,15 @@ export type KafkaBroker = {
   logTail(): Promise<string>;
 };
 
+export type BrokerOptions = Readonly<{
+  /** Client port; a free one by default. */
+  port?: number;
+  /** Default partitions of auto-created topics (1). */
+  partitions?: number;
+  /** Start-up deadline, ms (120 000, times TEST_WAIT_SCALE). */
+  timeoutMs?: number;
+}>;
+
 /** Why no broker can run here (no `java` or no `mvn` on PATH), or undefined when one can. */
 export const kafkaUnavailableReason = (): string | undefined => {
   for (const [tool, args] of [
@@ -135,12 +144,9 @@ const serverProperties = (dir: string, port: number, controllerPort: number, par
  * fetches the jars if needed and formats the storage; it resolves once the broker serves clients and
  * rejects with the broker's log when it exits or has not started within `timeoutMs`.
  */
-export const createKafkaBroker = async (
-  dir: string,
-  options: Readonly<{ timeoutMs?: number; partitions?: number }> = {},
-): Promise<KafkaBroker> => {
+export const createKafkaBroker = async (dir: string, options: BrokerOptions = {}): Promise<KafkaBroker> => {
   await mkdir(dir, { recursive: true });
-  const [port, controllerPort] = [await freePort(), await freePort()];
+  const [port, controllerPort] = [options.port ?? (await freePort()), await freePort()];
   const config = join(dir, 'server.properties');
   const log4j = join(dir, 'log4j2.properties');
   const logFile = join(dir, 'broker.log');
@@ -237,10 +243,7 @@ export const createKafkaBroker = async (
 };
 
 /** {@link createKafkaBroker}, started. */
-export const startKafkaBroker = async (
-  dir: string,
-  options: Readonly<{ timeoutMs?: number; partitions?: number }> = {},
-): Promise<KafkaBroker> => {
+export const startKafkaBroker = async (dir: string, options: BrokerOptions = {}): Promise<KafkaBroker> => {
   const broker = await createKafkaBroker(dir, options);
   await broker.start();
   return broker;
