@@ -48,8 +48,9 @@ export type BrokerOptions = Readonly<{
   timeoutMs?: number;
 }>;
 
-/** Why no broker can run here (no `java` or no `mvn` on PATH), or undefined when one can. */
+/** Why no broker can run here (no `java` or no `mvn` on PATH, or `CONFLUX_TEST_KAFKA=off`), or undefined when one can. */
 export const kafkaUnavailableReason = (): string | undefined => {
+  if (process.env.CONFLUX_TEST_KAFKA === 'off') return 'CONFLUX_TEST_KAFKA=off';
   for (const [tool, args] of [
     ['java', ['-version']],
     ['mvn', ['-v']],
