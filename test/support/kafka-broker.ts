@@ -16,7 +16,12 @@ import { fileURLToPath } from 'node:url';
  * file directly, so it imports nothing of the project.
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The project's root: two levels up from test/support, three from its compiled copy (dist/test/support, the bench). */
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT =
+  [resolve(HERE, '../..'), resolve(HERE, '../../..')].find((dir) =>
+    existsSync(join(dir, 'scripts/kafka/pom.xml')),
+  ) ?? resolve(HERE, '../..');
 export const KAFKA_CACHE_DIR = join(ROOT, '.cache/kafka');
 const LIBS = join(KAFKA_CACHE_DIR, 'libs');
 const POM = join(ROOT, 'scripts/kafka/pom.xml');
