@@ -127,10 +127,12 @@ export class KafkaMessageBus implements MessageBus {
       createPartitioner: Partitioners.DefaultPartitioner,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
     });
-    await producer.connect();
-    if (this.closed) {
-      await producer.disconnect();
-      throw new Error('closed');
+    try {
+      await producer.connect();
+      if (this.closed) throw new Error('closed');
+    } catch (error) {
+      await producer.disconnect().catch(() => undefined);
+      throw error;
     }
     this.producer = producer;
     return producer;
