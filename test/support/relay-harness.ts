@@ -4,6 +4,7 @@ import { ReportNotificationRelay } from '../../src/application/delivery/report-n
 import type { NewEvent } from '../../src/application/ports/event-store.port.js';
 import { reportStream } from '../../src/application/report/report-stream.js';
 import { PostgresEventStore } from '../../src/infrastructure/event-store/postgres-event-store.js';
+import { PostgresParkedEvents } from '../../src/infrastructure/event-store/postgres-parked-events.js';
 import { createLogger } from '../../src/infrastructure/logging/pino-logger.js';
 import { KafkaMessageBus } from '../../src/infrastructure/messaging/kafka-message-bus.js';
 import { PostgresDeliveryCheckpoints } from '../../src/infrastructure/messaging/postgres-delivery-checkpoints.js';
@@ -67,6 +68,8 @@ export const relayHarness = async (): Promise<RelayHarness> => {
   const pool = new pg.Pool({ connectionString: database.url, max: 3 });
   const checkpoints = new PostgresDeliveryCheckpoints(pool);
   await checkpoints.migrate();
+  const parked = new PostgresParkedEvents(pool);
+  await parked.migrate();
   const topic = `reports-${randomBytes(4).toString('hex')}`;
   const tenantId = `t${randomBytes(4).toString('hex')}`;
   return {
@@ -84,9 +87,12 @@ export const relayHarness = async (): Promise<RelayHarness> => {
         { brokers: [brokers], clientId: 'conflux-test', topic, topicPartitions: 3 },
         logger,
       );
+      // Parking on, after 2 failures: a broker outage must never count as the event's failure.
       const relay = new ReportNotificationRelay(store, bus, checkpoints, logger, {
         retryDelayMs: 100,
         maxRetryDelayMs: 1000,
+        maxAttempts: 2,
+        parked,
       });
       relay.onApplicationBootstrap();
       return { relay, logs, stop: () => relay.beforeApplicationShutdown() };

@@ -40,7 +40,6 @@ describeWithKafka('Kafka relay through a broker outage (real broker)', () => {
         () => relay.logs.some((line) => line.includes('subscription failing')),
         120_000,
       );
-      expect(relay.logs.some((line) => line.includes('event parked'))).toBe(false);
 
       await broker.start();
       const after = await collectTopic(broker.brokers, h.topic);
@@ -56,6 +55,8 @@ describeWithKafka('Kafka relay through a broker outage (real broker)', () => {
         await waitUntil('the relay recovered', () =>
           relay.logs.some((line) => line.includes('subscription recovered')),
         );
+        // Parking is on after 2 failures (the harness): the outage never counted as the events' failure.
+        expect(relay.logs.filter((line) => line.includes('event parked'))).toEqual([]);
       } finally {
         await after.stop();
       }
