@@ -5,10 +5,12 @@ import type { Logger } from './application/ports/logger.port.js';
 import type { AppConfig } from './infrastructure/config/app-config.js';
 import { ConfigModule } from './infrastructure/config/config.module.js';
 import { EventStoreModule } from './infrastructure/event-store/event-store.module.js';
+import { KafkaRelayModule } from './infrastructure/messaging/kafka-relay.module.js';
 import { ObservabilityModule } from './infrastructure/observability/observability.module.js';
 import { StorageModule } from './infrastructure/storage/storage.module.js';
 import { TenancyModule } from './infrastructure/tenancy/tenancy.module.js';
 import { AdminModule } from './interfaces/http/admin/admin.module.js';
+import { AsyncApiModule } from './interfaces/http/asyncapi/asyncapi.controller.js';
 import { AuthModule } from './interfaces/http/auth/auth.module.js';
 import { HealthModule } from './interfaces/http/health/health.module.js';
 import { MetricsModule } from './interfaces/http/metrics/metrics.module.js';
@@ -37,6 +39,8 @@ export class AppModule {
         ReportModule,
         AdminModule,
         WebhookModule,
+        AsyncApiModule,
+        ...(config.kafkaBrokers.length > 0 ? [KafkaRelayModule] : []),
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

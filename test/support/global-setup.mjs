@@ -9,6 +9,9 @@ import { startS3ProxyForTests } from './s3proxy-server.mjs';
  * Plain ESM (Jest loads global setup outside its transform); Node 24 strips the types of the helper.
  */
 export default async function globalSetup() {
+  // The broker starts in the background (its suites wait for it) while S3Proxy starts.
+  const { startTestKafkaInBackground } = await import('./kafka-broker.ts');
+  globalThis.__confluxTestKafka = await startTestKafkaInBackground();
   await startS3ProxyForTests();
   if (process.env.DATABASE_URL) return;
   const { startEmbeddedPostgres } = await import('../../src/infrastructure/postgres/embedded-postgres.ts');

@@ -56,6 +56,13 @@ const envSchema = z.object({
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   KAFKA_BROKERS: z.string().optional(),
+  KAFKA_TOPIC: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name')
+    .default('conflux.reports'),
+  KAFKA_CLIENT_ID: z.string().min(1).default('conflux'),
+  /** Partitions of KAFKA_TOPIC when the relay creates it (an existing topic is left as it is). */
+  KAFKA_TOPIC_PARTITIONS: int(3, 1),
   PROVIDER_BANK_URL: optionalUrl,
   PROVIDER_CREDIT_URL: optionalUrl,
   PROVIDER_TAX_URL: optionalUrl,
@@ -188,6 +195,8 @@ export type AppConfig = Readonly<{
     credentials?: Readonly<{ accessKeyId: string; secretAccessKey: string }>;
   }>;
   kafkaBrokers: string[];
+  /** The report notifications topic (KAFKA_TOPIC), its partitions when created, and the client id. */
+  kafka: Readonly<{ topic: string; clientId: string; topicPartitions: number }>;
   providers: Readonly<{ bank?: string; credit?: string; tax?: string }>;
   downloadUrlTtlSeconds: number;
   publicUrl: string | undefined;
@@ -336,6 +345,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AppConfig => {
       .split(',')
       .map((b) => b.trim())
       .filter(Boolean),
+    kafka: { topic: e.KAFKA_TOPIC, clientId: e.KAFKA_CLIENT_ID, topicPartitions: e.KAFKA_TOPIC_PARTITIONS },
     providers: { bank: e.PROVIDER_BANK_URL, credit: e.PROVIDER_CREDIT_URL, tax: e.PROVIDER_TAX_URL },
     downloadUrlTtlSeconds: e.DOWNLOAD_URL_TTL_SECONDS,
     publicUrl: e.PUBLIC_URL,

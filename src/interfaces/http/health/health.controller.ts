@@ -1,10 +1,11 @@
 import { setTimeout } from 'node:timers/promises';
-import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { EVENT_STORE, type EventStore } from '../../../application/ports/event-store.port.js';
 import { LOGGER, type Logger } from '../../../application/ports/logger.port.js';
+import { MESSAGE_BUS, type MessageBus } from '../../../application/ports/message-bus.port.js';
 import { OBJECT_STORAGE, type ObjectStorage } from '../../../application/ports/object-storage.port.js';
 import { PARKED_EVENTS, type ParkedEvents } from '../../../application/ports/parked-events.port.js';
 import { SubscriptionMonitor } from '../../../application/shared/subscription-monitor.js';
@@ -36,7 +37,8 @@ type CheckDetails = Record<string, { status: string; message?: unknown; unreacha
  * Kubernetes-style probes. Liveness looks at the process only; readiness at what a request needs: the
  * control database, the event store and object storage (never the external providers: their outages show on reports).
  * Tenant databases found unreachable are named under `tenantDatabases` but never fail readiness: one
- * tenant's outage is that tenant's (its requests answer 503), not every tenant's (ecosystem.md).
+ * tenant's outage is that tenant's (its requests answer 503), not every tenant's (ecosystem.md). So is
+ * Kafka, when configured: `kafka.broker` is `up` or `down`, and readiness stays 200 while it is down.
  */
 @ApiTags('health')
 @Public()
@@ -53,6 +55,8 @@ export class HealthController {
     private readonly tenantDatabases: MikroOrmTenantDatabases,
     private readonly subscriptions: SubscriptionMonitor,
     @Inject(PARKED_EVENTS) private readonly parked: ParkedEvents,
+    // Only with KAFKA_BROKERS set.
+    @Optional() @Inject(MESSAGE_BUS) private readonly messageBus?: MessageBus,
   ) {}
 
   /**
@@ -79,6 +83,7 @@ export class HealthController {
   @HealthCheck({ swaggerDocumentation: false })
   @ApiJsonResponse(200, readySchema, 'Ready (503 problem+json naming the failing checks otherwise)')
   async ready() {
+    const messageBus = this.messageBus;
     try {
       return await this.health.check([
         this.indicators.check('shutdown').attempt(() => {
@@ -108,6 +113,15 @@ export class HealthController {
             await this.storage.head(READINESS_PROBE_KEY);
           })
           .withTimeout(CHECK_TIMEOUT_MS),
+        // Reported, never failing readiness: the log is the outbox and the relay catches up (ecosystem.md).
+        ...(messageBus
+          ? [
+              this.indicators.check('kafka').attempt(async () => {
+                const { state, error } = await messageBus.health(CHECK_TIMEOUT_MS - 500);
+                return { broker: state, ...(error ? { message: redactSecrets(error) } : {}) };
+              }),
+            ]
+          : []),
         this.indicators.check('tenantDatabases').attempt(() => {
           const unreachable = this.tenantDatabases.unreachableDatabases();
           return {

@@ -122,6 +122,26 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the Kafka settings: api.md defaults, a topic name Kafka accepts, at least one partition', () => {
+    expect(loadConfig({ DATA_DIR: dataDir })).toMatchObject({
+      kafkaBrokers: [],
+      kafka: { topic: 'conflux.reports', clientId: 'conflux', topicPartitions: 3 },
+    });
+    const config = loadConfig({
+      DATA_DIR: dataDir,
+      KAFKA_BROKERS: 'k1:9092, k2:9092',
+      KAFKA_TOPIC: 'acme.reports',
+      KAFKA_CLIENT_ID: 'conflux-eu',
+      KAFKA_TOPIC_PARTITIONS: '12',
+    });
+    expect(config.kafkaBrokers).toEqual(['k1:9092', 'k2:9092']);
+    expect(config.kafka).toEqual({ topic: 'acme.reports', clientId: 'conflux-eu', topicPartitions: 12 });
+    expect(problemsOf({ DATA_DIR: dataDir, KAFKA_TOPIC: 'no spaces', KAFKA_TOPIC_PARTITIONS: '0' })).toEqual([
+      expect.stringMatching(/^KAFKA_TOPIC: must be a Kafka topic name/),
+      expect.stringMatching(/^KAFKA_TOPIC_PARTITIONS/),
+    ]);
+  });
+
   it('reads the provider client timeouts: 30 s idle, 15 min per result stream by default', () => {
     expect(loadConfig({ DATA_DIR: dataDir }).providerClient).toEqual({
       idleBodyTimeoutMs: 30_000,

@@ -1,0 +1,40 @@
+import type pg from 'pg';
+import type { Checkpoint } from '../../application/ports/event-store.port.js';
+import type { DeliveryCheckpoints } from '../../application/ports/delivery-checkpoints.port.js';
+import { migrateSchema } from '../postgres/transaction.js';
+
+/**
+ * A table of its own, not `subscription_checkpoints` (the projections'): a read-model rebuild resets
+ * projection checkpoints and never these, so no replay re-publishes a notification (ADR 0016).
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS delivery_checkpoints (
+  name       text PRIMARY KEY,
+  checkpoint text NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);`;
+
+/** The delivering subscriptions' checkpoints, in the control database. */
+export class PostgresDeliveryCheckpoints implements DeliveryCheckpoints {
+  constructor(private readonly pool: pg.Pool) {}
+
+  migrate(): Promise<void> {
+    return migrateSchema(this.pool, 'conflux.delivery_checkpoints', SCHEMA);
+  }
+
+  async load(name: string): Promise<Checkpoint | undefined> {
+    const { rows } = await this.pool.query<{ checkpoint: Checkpoint }>(
+      'SELECT checkpoint FROM delivery_checkpoints WHERE name = $1',
+      [name],
+    );
+    return rows[0]?.checkpoint;
+  }
+
+  async store(name: string, checkpoint: Checkpoint): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO delivery_checkpoints (name, checkpoint) VALUES ($1, $2)
+       ON CONFLICT (name) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
+      [name, checkpoint],
+    );
+  }
+}
