@@ -10,6 +10,7 @@ import { DELIVERY_CHECKPOINTS, type DeliveryCheckpoints } from '../ports/deliver
 import { EVENT_STORE, type EventStore, type RecordedEvent } from '../ports/event-store.port.js';
 import { LOGGER, type Logger } from '../ports/logger.port.js';
 import { MESSAGE_BUS, MessageBusUnavailable, type MessageBus } from '../ports/message-bus.port.js';
+import { noTracing, reportSpanAttributes, TRACING, type Tracing } from '../ports/tracing.port.js';
 import {
   runCheckpointedSubscription,
   SUBSCRIPTION_RUNTIME,
@@ -45,6 +46,7 @@ export class ReportNotificationRelay implements OnApplicationBootstrap, BeforeAp
     @Inject(LOGGER) logger: Logger,
     // Optional: without it (tests of one process), no parking, leadership or monitoring.
     @Optional() @Inject(SUBSCRIPTION_RUNTIME) private readonly runtime: SubscriptionRuntime = {},
+    @Optional() @Inject(TRACING) private readonly tracing: Tracing = noTracing,
   ) {
     this.logger = logger.child({ component: REPORT_NOTIFICATION_RELAY });
   }
@@ -72,11 +74,22 @@ export class ReportNotificationRelay implements OnApplicationBootstrap, BeforeAp
       filter: FINAL_REPORT_EVENTS,
       loadCheckpoint: () => this.checkpoints.load(REPORT_NOTIFICATION_RELAY),
       handle: async (events: readonly RecordedEvent[]) => {
-        const messages = events.flatMap((event) => {
-          const notification = toReportNotification(event);
-          return notification ? [toCloudEventMessage(notification)] : [];
-        });
-        if (messages.length > 0) await this.bus.publish(messages);
+        const notifications = events.flatMap((event) => toReportNotification(event) ?? []);
+        if (!this.tracing.enabled) {
+          if (notifications.length > 0) await this.bus.publish(notifications.map(toCloudEventMessage));
+        } else {
+          // Traced: one publish per message, in order, each in a span of its report's trace — the Kafka
+          // instrumentation writes the active span into the message's `traceparent` header.
+          for (const notification of notifications)
+            await this.tracing.inSpan(
+              'relay publish',
+              {
+                ...(notification.traceparent ? { traceparent: notification.traceparent } : {}),
+                attributes: reportSpanAttributes(notification.tenantId, notification.reportId),
+              },
+              () => this.bus.publish([toCloudEventMessage(notification)]),
+            );
+        }
         await this.checkpoints.store(REPORT_NOTIFICATION_RELAY, events[events.length - 1].checkpoint);
       },
       // An event that does not parse can never be published: parked (ADR 0014), then passed.

@@ -18,6 +18,8 @@ export type SpanOptions = Readonly<{
 }>;
 
 export interface Tracing {
+  /** False when nothing is recorded (no exporter): callers may then skip per-item spans they batch. */
+  readonly enabled: boolean;
   /**
    * Runs `fn` inside a span named `name` and returns its result. The span ends when `fn` settles; a
    * rejection marks it as an error (the error is rethrown). Spans and outgoing calls made inside `fn`
@@ -35,6 +37,7 @@ export interface Tracing {
 
 /** Tracing off: runs the function, records nothing. */
 export const noTracing: Tracing = {
+  enabled: false,
   inSpan: (_name, _options, fn) => fn(),
   activeTraceparent: () => undefined,
   detached: (fn) => fn(),

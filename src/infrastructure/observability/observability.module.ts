@@ -9,6 +9,7 @@ import { countScheduledWork } from '../scheduling/scheduled-work-stats.js';
 import { CONTROL_DATABASE, type ControlDatabase } from '../tenancy/control-database.js';
 import { OtelTracing } from './otel-tracing.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
+import { tracingEnabled } from './tracing-enabled.js';
 
 /**
  * Tracing (the OpenTelemetry API: recording only when the preload started the SDK) and the Prometheus
@@ -19,7 +20,7 @@ import { PrometheusMetrics } from './prometheus-metrics.js';
 @Global()
 @Module({
   providers: [
-    { provide: TRACING, useClass: OtelTracing },
+    { provide: TRACING, useFactory: () => new OtelTracing(tracingEnabled(process.env)) },
     {
       provide: PrometheusMetrics,
       inject: [APP_CONFIG, CONTROL_DATABASE, EVENT_STORE, SubscriptionMonitor, PARKED_EVENTS],

@@ -38,6 +38,9 @@ export const formatTraceparent = (spanContext: SpanContext): string =>
 export class OtelTracing implements Tracing {
   private readonly tracer: Tracer = trace.getTracer('conflux');
 
+  /** `enabled`: whether the preload started the SDK (tracingEnabled of this process' environment). */
+  constructor(readonly enabled: boolean) {}
+
   inSpan<T>(name: string, options: SpanOptions, fn: () => Promise<T>): Promise<T> {
     const stored = parseTraceparent(options.traceparent);
     const parent = stored ? trace.setSpanContext(ROOT_CONTEXT, stored) : context.active();

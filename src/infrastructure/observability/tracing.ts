@@ -6,15 +6,9 @@
  *
  * Tracing is on only when an exporter is configured — an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
  * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or `OTEL_TRACES_EXPORTER` (e.g. `console`) other than `none` — and
- * `OTEL_SDK_DISABLED` is not `true`. Off, this module imports nothing else and registers no hook.
+ * `OTEL_SDK_DISABLED` is not `true` (tracing-enabled.ts). Off, it loads no SDK and registers no hook.
  */
-export const tracingEnabled = (env: NodeJS.ProcessEnv): boolean => {
-  const exporter = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() ?? '';
-  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || exporter === 'none') return false;
-  return Boolean(
-    exporter || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim(),
-  );
-};
+import { tracingEnabled } from './tracing-enabled.js';
 
 if (tracingEnabled(process.env)) {
   const [{ startTracing }, { onTracingShutdown }] = await Promise.all([

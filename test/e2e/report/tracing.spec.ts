@@ -10,6 +10,7 @@ import {
   startProviderSimulator,
 } from '../../../src/infrastructure/provider-simulator/provider-simulator.js';
 import { clusterUrl, createTestDatabase } from '../../support/database.js';
+import { collectTopic, kafkaSkipReason, sharedKafka } from '../../support/kafka.js';
 import { type NodeProcess, startNodeProcess } from '../../support/node-process.js';
 import { type CollectedSpan, type OtlpCollector, startOtlpCollector } from '../../support/otlp-collector.js';
 import { query } from '../../support/test-app.js';
@@ -19,7 +20,8 @@ import { waitUntil } from '../../support/wait-until.js';
  * The compiled server started as `npm start` starts it (the tracing preload), exporting to an in-memory
  * OTLP receiver: one report, from POST to ready, is one trace — the request's server span, then every
  * worker step, provider call (and its HTTP client span) and the file stage in it, each with the tenant and
- * report ids, and never the subject's tax id or a provider job id (the simulator's encode the tax id).
+ * report ids, and never the subject's tax id or a provider job id (the simulator's encode the tax id) —
+ * and, with the test run's Kafka broker, the relay's publish and the message's `traceparent` in it too.
  */
 const MAIN = 'dist/src/main.js';
 const PRELOAD = './dist/src/infrastructure/observability/tracing.js';
@@ -34,6 +36,10 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
   const tenantId = `t${randomBytes(5).toString('hex')}`;
   const operatorToken = randomBytes(24).toString('base64url');
   const taxId = `TRACE-${randomBytes(4).toString('hex').toUpperCase()}`;
+  const topic = `conflux.trace.${randomBytes(4).toString('hex')}`;
+  let brokers: string | undefined;
+  /** The report of the first test and its trace, for the Kafka test after it. */
+  let traced: { reportId: string; traceId: string } | undefined;
 
   const api = async (method: string, path: string, token: string, body?: unknown) => {
     const response = await fetch(`${base}${path}`, {
@@ -50,6 +56,7 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'conflux-trace-'));
     simulator = await startProviderSimulator({ port: 0, transactions: 40, latencyMs: 300, seed: 3 });
     collector = await startOtlpCollector();
+    if (!kafkaSkipReason) brokers = await sharedKafka();
     const urls = simulatorProviderUrls(simulator.url);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -70,6 +77,7 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
         OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
         OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
         OTEL_BSP_SCHEDULE_DELAY: '100',
+        ...(brokers ? { KAFKA_BROKERS: brokers, KAFKA_TOPIC: topic } : {}),
       },
       'Conflux listening',
       undefined,
@@ -126,6 +134,7 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
     expect(post!.name).toBe('POST /v1/reports');
     expect(post!.attributes['http.route']).toBe('/v1/reports');
     const traceId = post!.traceId;
+    traced = { reportId, traceId };
     const [requested] = await query<{ metadata: { traceparent?: string } }>(
       control.url,
       `SELECT metadata FROM events WHERE type = 'ReportRequested' AND stream_name LIKE $1`,
@@ -178,4 +187,38 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
       new RegExp(`"trace_id":"${traceId}"[^\\n]*"route":"/v1/reports"[^\\n]*"status":202`),
     );
   }, 240_000);
+
+  (kafkaSkipReason ? it.skip : it)(
+    `publishes the Kafka message in the report's trace${kafkaSkipReason ? ` (skipped: ${kafkaSkipReason})` : ''}`,
+    async () => {
+      const { reportId, traceId } = traced!;
+      const consumer = await collectTopic(brokers!, topic);
+      try {
+        await waitUntil(
+          'the report is on Kafka',
+          () => consumer.messages.some((m) => m.key === reportId),
+          60_000,
+        );
+        const message = consumer.messages.find((m) => m.key === reportId)!;
+        // The message's traceparent continues the report's trace (the kafkajs producer span's context).
+        expect(message.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`));
+        await waitUntil('the relay span is exported', () =>
+          collector
+            .spans()
+            .some((s) => s.name === 'relay publish' && s.attributes['conflux.report.id'] === reportId),
+        );
+        const publish = collector
+          .spans()
+          .find((s) => s.name === 'relay publish' && s.attributes['conflux.report.id'] === reportId)!;
+        expect(publish.traceId).toBe(traceId);
+        const send = collector
+          .spans()
+          .find((s) => s.parentSpanId === publish.spanId && s.scope.includes('kafkajs'));
+        expect(send?.traceId).toBe(traceId);
+      } finally {
+        await consumer.stop();
+      }
+    },
+    120_000,
+  );
 });

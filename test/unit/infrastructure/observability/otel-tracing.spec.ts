@@ -11,7 +11,7 @@ import {
   redactProviderPath,
   sanitizeSql,
 } from '../../../../src/infrastructure/observability/start-tracing.js';
-import { tracingEnabled } from '../../../../src/infrastructure/observability/tracing.js';
+import { tracingEnabled } from '../../../../src/infrastructure/observability/tracing-enabled.js';
 
 const STORED = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
@@ -24,7 +24,7 @@ describe('OtelTracing (in-memory span exporter)', () => {
     logRecordProcessors: [],
     resourceDetectors: [],
   });
-  const tracing = new OtelTracing();
+  const tracing = new OtelTracing(true);
 
   beforeAll(() => sdk.start());
   afterAll(() => sdk.shutdown());
