@@ -17,12 +17,14 @@ import { clusterUrl, createTestDatabase, withDatabase } from '../../support/data
 import { type NodeProcess, startNodeProcess } from '../../support/node-process.js';
 import { OpenApiContract } from '../../support/openapi-contract.js';
 import { query } from '../../support/test-app.js';
+import { WebhookReceiver } from '../../support/webhook-receiver.js';
 import { waitUntil } from '../../support/wait-until.js';
 
 /**
  * Zero-downtime rebuilds of a tenant's reports read model (issue 11), on the compiled server: reads keep
  * answering the same data while the new model is built, the rebuilt model equals the old one, new reports
- * work after the switch, and a rebuild killed with SIGKILL resumes after a restart.
+ * work after the switch, no webhook fires again (counted at a real receiver), and a rebuild killed with
+ * SIGKILL resumes after a restart.
  */
 const MAIN = 'dist/src/main.js';
 const READY_REPORTS = 60;
@@ -36,6 +38,7 @@ describe('projection rebuilds (e2e)', () => {
   let env: NodeJS.ProcessEnv;
   let conflux: NodeProcess | undefined;
   let contract: OpenApiContract;
+  let receiver: WebhookReceiver;
   const tenantId = `p${randomBytes(5).toString('hex')}`;
   const operatorToken = randomBytes(24).toString('base64url');
   let token = '';
@@ -131,7 +134,9 @@ describe('projection rebuilds (e2e)', () => {
       PROVIDER_CREDIT_URL: urls['credit-bureau'],
       PROVIDER_TAX_URL: urls['tax-authority'],
       POLL_BACKOFF_BASE_MS: '50',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     };
+    receiver = await new WebhookReceiver().start();
     await start();
     contract = await OpenApiContract.load(`http://127.0.0.1:${port}`);
     const created = await operator('POST', '/v1/tenants', {
@@ -142,10 +147,16 @@ describe('projection rebuilds (e2e)', () => {
     expect(created.status).toBe(201);
     token = (await api('POST', '/v1/auth/login', { tenantId, username: 'root', password: 'root-password-1' }))
       .body.accessToken;
+    const endpoint = await api('POST', '/v1/webhooks', {
+      url: `${receiver.url}/hook`,
+      events: ['report.ready'],
+    });
+    expect(endpoint.status).toBe(201);
   }, 240_000);
 
   afterAll(async () => {
     await conflux?.kill();
+    await receiver?.stop();
     await simulator?.close();
     await query(clusterUrl(), `DROP DATABASE IF EXISTS "conflux_tenant_${tenantId}" WITH (FORCE)`).catch(
       () => undefined,
@@ -166,6 +177,12 @@ describe('projection rebuilds (e2e)', () => {
     const before = await allReports();
     expect(before).toHaveLength(READY_REPORTS);
     const digest = await readModelDigest();
+    await waitUntil(
+      'a webhook per ready report',
+      () => receiver.at('/hook').length === READY_REPORTS,
+      60_000,
+      100,
+    );
 
     const started = await operator('POST', '/v1/admin/projections/reports/rebuild', { tenantId });
     expect(started.status).toBe(202);
@@ -190,11 +207,20 @@ describe('projection rebuilds (e2e)', () => {
     expect(await readModelDigest()).toEqual(digest);
     expect(await allReports()).toEqual(before);
 
+    // The rebuild re-read every event, and no webhook fired again (the fan-out has its own checkpoint).
+    expect(receiver.at('/hook')).toHaveLength(READY_REPORTS);
+
     // The live projection writes into the switched-in table.
     const next = await api('POST', '/v1/reports', { subject: { taxId: 'AFTER-1' } });
     await waitUntil(
       'the new report is ready',
       async () => (await api('GET', `/v1/reports/${next.body.id}`)).body.status === 'ready',
+      60_000,
+      100,
+    );
+    await waitUntil(
+      'its webhook, once',
+      () => receiver.at('/hook').length === READY_REPORTS + 1,
       60_000,
       100,
     );
