@@ -147,6 +147,7 @@ const consume = async (
         const after = await spec.loadCheckpoint();
         monitor?.checkpointed(spec.name, after);
         const isolating = isolate > 0;
+        let endedByStore = true;
         for await (const page of store.subscribeToAllPages({
           ...(after ? { after } : {}),
           filter: spec.filter,
@@ -167,8 +168,15 @@ const consume = async (
             failing = 0;
           }
           monitor?.recovered(spec.name);
-          if (isolating && (isolate -= page.length) <= 0) break; // back to large pages
+          if (isolating && (isolate -= page.length) <= 0) {
+            endedByStore = false;
+            break; // back to large pages
+          }
         }
+        // The store ended the subscription by itself (it is closing, or gave up on its connection): take
+        // it again after a pause. Resubscribing at once would spin on promises alone and starve every
+        // timer of the process (seen: a closed store under a running subscription, 100 % CPU, no timeout).
+        if (endedByStore && !signal.aborted) await sleep(retry.baseMs, signal);
       } catch (error) {
         if (signal.aborted) return;
         monitor?.failed(spec.name, messageOf(error));

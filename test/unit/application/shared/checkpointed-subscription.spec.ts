@@ -170,6 +170,32 @@ describe('runCheckpointedSubscription', () => {
   });
 });
 
+describe('runCheckpointedSubscription on a store that ends its subscriptions (closing)', () => {
+  it('given a store whose subscriptions end at once, then it resubscribes after a pause, and timers keep running', async () => {
+    let subscriptions = 0;
+    const closed = {
+      // eslint-disable-next-line require-yield
+      async *subscribeToAllPages() {
+        subscriptions++;
+      },
+    } as unknown as EventStore;
+    const stop = new AbortController();
+    const running = runCheckpointedSubscription(
+      closed,
+      { name: 'closing', filter: {}, loadCheckpoint: async () => undefined, handle: async () => undefined },
+      stop.signal,
+      createLogger('silent'),
+      { retryDelayMs: 20 },
+    );
+    // A timer fires: the loop does not starve the event loop (a hot loop on promises would).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    stop.abort();
+    await running;
+    expect(subscriptions).toBeGreaterThan(0);
+    expect(subscriptions).toBeLessThanOrEqual(200 / 20 + 2);
+  });
+});
+
 describe('subscriptionRetryDelay', () => {
   const retry = { baseMs: 1000, capMs: 30_000 };
 
