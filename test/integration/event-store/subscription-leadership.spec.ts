@@ -67,6 +67,8 @@ describe('subscription leadership (PostgreSQL session advisory locks)', () => {
     let checkpoint: Checkpoint | undefined; // shared, as the checkpoint row in the control database is
     const handledBy: Record<'a' | 'b', RecordedEvent[]> = { a: [], b: [] };
     const instances = (['a', 'b'] as const).map((id) => {
+      // Each instance's own stop: a killed process does not come back to contend.
+      const own = new AbortController();
       const leadership = new PostgresSubscriptionLeadership({ connectionString: db.url }, 50);
       const running = runCheckpointedSubscription(
         store,
@@ -79,11 +81,11 @@ describe('subscription leadership (PostgreSQL session advisory locks)', () => {
             checkpoint = events[events.length - 1].checkpoint;
           },
         },
-        stop.signal,
+        AbortSignal.any([stop.signal, own.signal]),
         createLogger('silent'),
         { leadership, retryDelayMs: 20 },
       );
-      return { leadership, running };
+      return { id, own, leadership, running };
     });
     const append = (n: number) =>
       store.appendToStream(`c-${tenant}.s`, [{ type: 'E', data: { n }, metadata: { tenantId: tenant } }]);
@@ -94,7 +96,10 @@ describe('subscription leadership (PostgreSQL session advisory locks)', () => {
       const follower = leader === 'a' ? 'b' : 'a';
       expect(handledBy[follower]).toEqual([]);
 
+      // The leader's process dies: its session ends, and the instance stops (without it, the dying
+      // instance may win the lock again before the follower, and no hand-over happens to check).
       const killed = await killLeaderSession();
+      instances.find((i) => i.id === leader)!.own.abort();
       // Appended once the follower leads: before that, the dying leader may still apply a page it had
       // started (leadership is not a fence, ADR 0014), and on a loaded machine it may even apply all five.
       await until('the follower leads', async () => (await leaderSessions()).some((pid) => pid !== killed));
