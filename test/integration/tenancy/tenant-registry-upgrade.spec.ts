@@ -44,6 +44,8 @@ describe('tenant registry upgrade (rows stored before database names and keys)',
   beforeAll(async () => {
     control = await createTestDatabase('conflux_registry');
     pool = new pg.Pool({ connectionString: control.url, max: 10 });
+    // Dropping the database at the end ends whatever connection is still open: expected then, not a failure.
+    pool.on('error', () => undefined);
   });
   afterAll(async () => {
     await pool?.end();
