@@ -58,3 +58,39 @@ export const startNodeProcess = async (
     },
   };
 };
+
+/** What the compiled server (`dist/src/main.js`) needs in an e2e test: its own port, data and control database. */
+export type CompiledServerSetup = Readonly<{
+  port: number;
+  dataDir: string;
+  /** The control database (DATABASE_URL). */
+  databaseUrl: string;
+  operatorToken: string;
+  /** Root URL of a provider simulator (or of a proxy in front of one): the three providers live under it. */
+  providersUrl: string;
+  logLevel?: string;
+}>;
+
+/**
+ * The environment of the compiled server in a test: development mode, nothing inherited but PATH, the
+ * three providers under `providersUrl`, plus `extra` (tunables of the test).
+ */
+export const compiledServerEnv = (
+  setup: CompiledServerSetup,
+  extra: Readonly<Record<string, string>> = {},
+): NodeJS.ProcessEnv => {
+  const root = setup.providersUrl.replace(/\/+$/, '');
+  return {
+    PATH: process.env.PATH,
+    NODE_ENV: 'development',
+    LOG_LEVEL: setup.logLevel ?? 'warn',
+    PORT: String(setup.port),
+    DATA_DIR: setup.dataDir,
+    DATABASE_URL: setup.databaseUrl,
+    OPERATOR_TOKEN: setup.operatorToken,
+    PROVIDER_BANK_URL: `${root}/bank-transactions`,
+    PROVIDER_CREDIT_URL: `${root}/credit-bureau`,
+    PROVIDER_TAX_URL: `${root}/tax-authority`,
+    ...extra,
+  };
+};

@@ -10,11 +10,10 @@ import { freePort } from '../../../src/infrastructure/postgres/embedded-postgres
 import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store.js';
 import {
   type RunningProviderSimulator,
-  simulatorProviderUrls,
   startProviderSimulator,
 } from '../../../src/infrastructure/provider-simulator/provider-simulator.js';
 import { clusterUrl, createTestDatabase, withDatabase } from '../../support/database.js';
-import { type NodeProcess, startNodeProcess } from '../../support/node-process.js';
+import { compiledServerEnv, type NodeProcess, startNodeProcess } from '../../support/node-process.js';
 import { OpenApiContract } from '../../support/openapi-contract.js';
 import { query } from '../../support/test-app.js';
 import { WebhookReceiver } from '../../support/webhook-receiver.js';
@@ -120,22 +119,11 @@ describe('projection rebuilds (e2e)', () => {
     control = await createTestDatabase('conflux_rebuild');
     dataDir = await mkdtemp(join(tmpdir(), 'conflux-rebuild-'));
     simulator = await startProviderSimulator({ port: 0, transactions: 20, latencyMs: 0, seed: 11 });
-    const urls = simulatorProviderUrls(simulator.url);
     port = await freePort();
-    env = {
-      PATH: process.env.PATH,
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      DATABASE_URL: control.url,
-      OPERATOR_TOKEN: operatorToken,
-      PROVIDER_BANK_URL: urls['bank-transactions'],
-      PROVIDER_CREDIT_URL: urls['credit-bureau'],
-      PROVIDER_TAX_URL: urls['tax-authority'],
-      POLL_BACKOFF_BASE_MS: '50',
-      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-    };
+    env = compiledServerEnv(
+      { port, dataDir, databaseUrl: control.url, operatorToken, providersUrl: simulator.url },
+      { POLL_BACKOFF_BASE_MS: '50', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' },
+    );
     receiver = await new WebhookReceiver().start();
     await start();
     contract = await OpenApiContract.load(`http://127.0.0.1:${port}`);

@@ -6,11 +6,10 @@ import { join } from 'node:path';
 import { freePort } from '../../../src/infrastructure/postgres/embedded-postgres.js';
 import {
   type RunningProviderSimulator,
-  simulatorProviderUrls,
   startProviderSimulator,
 } from '../../../src/infrastructure/provider-simulator/provider-simulator.js';
 import { clusterUrl, createTestDatabase } from '../../support/database.js';
-import { type NodeProcess, startNodeProcess } from '../../support/node-process.js';
+import { compiledServerEnv, type NodeProcess, startNodeProcess } from '../../support/node-process.js';
 import { query } from '../../support/test-app.js';
 import { waitUntil } from '../../support/wait-until.js';
 
@@ -115,22 +114,11 @@ describe('crash safety (SIGKILL, e2e)', () => {
     control = await createTestDatabase('conflux_crash');
     dataDir = await mkdtemp(join(tmpdir(), 'conflux-crash-'));
     simulator = await startProviderSimulator({ port: 0, transactions: ROWS, latencyMs: 2500, seed: 7 });
-    const urls = simulatorProviderUrls(simulator.url);
     port = await freePort();
-    env = {
-      PATH: process.env.PATH,
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      DATABASE_URL: control.url,
-      OPERATOR_TOKEN: operatorToken,
-      PROVIDER_BANK_URL: urls['bank-transactions'],
-      PROVIDER_CREDIT_URL: urls['credit-bureau'],
-      PROVIDER_TAX_URL: urls['tax-authority'],
-      POLL_BACKOFF_BASE_MS: '100',
-      WORK_LEASE_MS: '1500',
-    };
+    env = compiledServerEnv(
+      { port, dataDir, databaseUrl: control.url, operatorToken, providersUrl: simulator.url },
+      { POLL_BACKOFF_BASE_MS: '100', WORK_LEASE_MS: '1500' },
+    );
     conflux = await start();
     const created = await api('POST', '/v1/tenants', {
       id: tenantId,

@@ -6,12 +6,11 @@ import { join } from 'node:path';
 import { freePort } from '../../../src/infrastructure/postgres/embedded-postgres.js';
 import {
   type RunningProviderSimulator,
-  simulatorProviderUrls,
   startProviderSimulator,
 } from '../../../src/infrastructure/provider-simulator/provider-simulator.js';
 import { clusterUrl, createTestDatabase } from '../../support/database.js';
 import { collectTopic, kafkaSkipReason, sharedKafka } from '../../support/kafka.js';
-import { type NodeProcess, startNodeProcess } from '../../support/node-process.js';
+import { compiledServerEnv, type NodeProcess, startNodeProcess } from '../../support/node-process.js';
 import { type CollectedSpan, type OtlpCollector, startOtlpCollector } from '../../support/otlp-collector.js';
 import { query } from '../../support/test-app.js';
 import { waitUntil } from '../../support/wait-until.js';
@@ -57,28 +56,27 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
     simulator = await startProviderSimulator({ port: 0, transactions: 40, latencyMs: 300, seed: 3 });
     collector = await startOtlpCollector();
     if (!kafkaSkipReason) brokers = await sharedKafka();
-    const urls = simulatorProviderUrls(simulator.url);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     conflux = await startNodeProcess(
       MAIN,
-      {
-        PATH: process.env.PATH,
-        NODE_ENV: 'development',
-        LOG_LEVEL: 'info',
-        PORT: String(port),
-        DATA_DIR: dataDir,
-        DATABASE_URL: control.url,
-        OPERATOR_TOKEN: operatorToken,
-        PROVIDER_BANK_URL: urls['bank-transactions'],
-        PROVIDER_CREDIT_URL: urls['credit-bureau'],
-        PROVIDER_TAX_URL: urls['tax-authority'],
-        POLL_BACKOFF_BASE_MS: '100',
-        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
-        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
-        OTEL_BSP_SCHEDULE_DELAY: '100',
-        ...(brokers ? { KAFKA_BROKERS: brokers, KAFKA_TOPIC: topic } : {}),
-      },
+      compiledServerEnv(
+        {
+          port,
+          dataDir,
+          databaseUrl: control.url,
+          operatorToken,
+          providersUrl: simulator.url,
+          logLevel: 'info',
+        },
+        {
+          POLL_BACKOFF_BASE_MS: '100',
+          OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+          OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+          OTEL_BSP_SCHEDULE_DELAY: '100',
+          ...(brokers ? { KAFKA_BROKERS: brokers, KAFKA_TOPIC: topic } : {}),
+        },
+      ),
       'Conflux listening',
       undefined,
       ['--import', PRELOAD],

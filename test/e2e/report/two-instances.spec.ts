@@ -10,7 +10,7 @@ import {
   startProviderSimulator,
 } from '../../../src/infrastructure/provider-simulator/provider-simulator.js';
 import { createTestDatabase } from '../../support/database.js';
-import { type NodeProcess, startNodeProcess } from '../../support/node-process.js';
+import { compiledServerEnv, type NodeProcess, startNodeProcess } from '../../support/node-process.js';
 import { query } from '../../support/test-app.js';
 
 /**
@@ -96,20 +96,10 @@ describe('two instances, one killed (SIGKILL, e2e)', () => {
       instances.push(
         await startNodeProcess(
           MAIN,
-          {
-            PATH: process.env.PATH,
-            NODE_ENV: 'development',
-            LOG_LEVEL: 'warn',
-            PORT: String(port),
-            DATA_DIR: dataDir,
-            DATABASE_URL: control.url,
-            OPERATOR_TOKEN: operatorToken,
-            PROVIDER_BANK_URL: `${proxyUrl}/bank-transactions`,
-            PROVIDER_CREDIT_URL: `${proxyUrl}/credit-bureau`,
-            PROVIDER_TAX_URL: `${proxyUrl}/tax-authority`,
-            POLL_BACKOFF_BASE_MS: '100',
-            WORK_LEASE_MS: '1500',
-          },
+          compiledServerEnv(
+            { port, dataDir, databaseUrl: control.url, operatorToken, providersUrl: proxyUrl },
+            { POLL_BACKOFF_BASE_MS: '100', WORK_LEASE_MS: '1500' },
+          ),
           'Conflux listening',
         ),
       );
