@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import {
   Inject,
   Injectable,
+  Optional,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { LOGGER, type Logger } from '../ports/logger.port.js';
+import { noTracing, reportSpanAttributes, TRACING, type Tracing } from '../ports/tracing.port.js';
 import { TenantNotFound } from '../../domain/tenant/tenant.errors.js';
 import {
   WEBHOOK_QUEUE,
@@ -58,6 +60,7 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, BeforeAppl
     @Inject(WEBHOOK_OPTIONS) private readonly options: WebhookOptions,
     private readonly webhooks: WebhooksService,
     @Inject(LOGGER) logger: Logger,
+    @Optional() @Inject(TRACING) private readonly tracing: Tracing = noTracing,
   ) {
     this.logger = logger.child({ component: 'webhook-delivery' });
   }
@@ -175,16 +178,28 @@ export class WebhookDeliveryWorker implements OnApplicationBootstrap, BeforeAppl
       return;
     }
     const at = new Date();
-    const response = await this.transport.send({
-      url: target.url,
-      body: delivery.body,
-      headers: {
-        ...signatureHeaders(delivery.webhookId, at, delivery.body, target.secrets),
-        ...(delivery.traceparent ? { traceparent: delivery.traceparent } : {}),
-      },
-      timeoutMs: this.options.timeoutMs,
-    });
     const number = delivery.attempt + 1;
+    // A span of the report's trace: the HTTP client span under it carries that trace to the receiver.
+    const response = await this.tracing.inSpan(
+      'webhook deliver',
+      {
+        ...(delivery.traceparent ? { traceparent: delivery.traceparent } : {}),
+        attributes: {
+          ...reportSpanAttributes(delivery.tenantId, delivery.reportId),
+          'conflux.webhook.attempt': number,
+        },
+      },
+      () =>
+        this.transport.send({
+          url: target.url,
+          body: delivery.body,
+          headers: {
+            ...signatureHeaders(delivery.webhookId, at, delivery.body, target.secrets),
+            ...(delivery.traceparent ? { traceparent: delivery.traceparent } : {}),
+          },
+          timeoutMs: this.options.timeoutMs,
+        }),
+    );
     const verdict = verdictOf(response);
     const delay = this.options.retryScheduleMs[delivery.attempt];
     let nextAttemptAt: Date | null = null;

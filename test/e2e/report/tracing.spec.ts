@@ -13,6 +13,7 @@ import { collectTopic, kafkaSkipReason, sharedKafka } from '../../support/kafka.
 import { compiledServerEnv, type NodeProcess, startNodeProcess } from '../../support/node-process.js';
 import { type CollectedSpan, type OtlpCollector, startOtlpCollector } from '../../support/otlp-collector.js';
 import { query } from '../../support/test-app.js';
+import { WebhookReceiver } from '../../support/webhook-receiver.js';
 import { waitUntil } from '../../support/wait-until.js';
 
 /**
@@ -30,6 +31,7 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
   let dataDir: string;
   let simulator: RunningProviderSimulator;
   let collector: OtlpCollector;
+  let receiver: WebhookReceiver;
   let conflux: NodeProcess | undefined;
   let base = '';
   const tenantId = `t${randomBytes(5).toString('hex')}`;
@@ -55,6 +57,7 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'conflux-trace-'));
     simulator = await startProviderSimulator({ port: 0, transactions: 40, latencyMs: 300, seed: 3 });
     collector = await startOtlpCollector();
+    receiver = await new WebhookReceiver().start();
     if (!kafkaSkipReason) brokers = await sharedKafka();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -71,6 +74,7 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
         },
         {
           POLL_BACKOFF_BASE_MS: '100',
+          WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
           OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
           OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
           OTEL_BSP_SCHEDULE_DELAY: '100',
@@ -87,6 +91,7 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
     await conflux?.kill('SIGTERM');
     await simulator?.close();
     await collector?.close();
+    await receiver?.stop();
     await query(clusterUrl(), `DROP DATABASE IF EXISTS "conflux_tenant_${tenantId}" WITH (FORCE)`).catch(
       () => undefined,
     );
@@ -104,6 +109,11 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
     const token = (
       await api('POST', '/v1/auth/login', '', { tenantId, username: 'root', password: 'root-password-1' })
     ).body.accessToken as string;
+    const hook = await api('POST', '/v1/webhooks', token, {
+      url: `${receiver.url}/hook`,
+      events: ['report.ready'],
+    });
+    expect(hook.status).toBe(201);
     const report = await api('POST', '/v1/reports', token, { subject: { taxId } });
     expect(report.status).toBe(202);
     const reportId = report.body.id as string;
@@ -115,8 +125,8 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
     );
     const ofReport = (): CollectedSpan[] =>
       collector.spans().filter((s) => s.attributes['conflux.report.id'] === reportId);
-    await waitUntil('the file stage span is exported', () =>
-      ofReport().some((s) => s.name === 'report generate-files'),
+    await waitUntil('the file stage and webhook spans are exported', () =>
+      ['report generate-files', 'webhook deliver'].every((name) => ofReport().some((s) => s.name === name)),
     );
 
     // The request's own server span: the stored traceparent is its context.
@@ -151,6 +161,7 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
       'provider poll',
       'provider fetch',
       'report generate-files',
+      'webhook deliver',
     ])
       expect(names).toContain(name);
     for (const span of spans) {
@@ -173,6 +184,10 @@ describe('one trace per report (OpenTelemetry, compiled server, e2e)', () => {
       [`%.${reportId}`],
     );
     expect(jobs).toHaveLength(3);
+    // The webhook request carries the report's trace to the receiver.
+    expect(receiver.at('/hook')[0]?.headers.traceparent).toMatch(
+      new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`),
+    );
     const trace = collector.spans().filter((s) => s.traceId === traceId);
     expect(trace.some((s) => s.scope.includes('pg'))).toBe(true);
     for (const span of trace) {
