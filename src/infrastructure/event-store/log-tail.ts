@@ -116,15 +116,19 @@ export class TailFollower {
   async next(signal: AbortSignal): Promise<TailStep> {
     for (;;) {
       if (signal.aborted) return { kind: 'ended' };
-      const step = this.run.segment(this.nextSeq);
-      if (step === 'pending') {
-        await this.run.changed(signal);
-        continue;
-      }
-      if (step === 'behind' || step === 'ended') return { kind: step };
-      this.nextSeq += 1;
-      return { kind: 'events', events: step.events, cursor: step.last };
+      const step = this.ready();
+      if (step) return step;
+      await this.run.changed(signal);
     }
+  }
+
+  /** The next segment if the tail has already read it, without waiting; rejects as {@link next}. */
+  ready(): TailStep | undefined {
+    const step = this.run.segment(this.nextSeq);
+    if (step === 'pending') return undefined;
+    if (step === 'behind' || step === 'ended') return { kind: step };
+    this.nextSeq += 1;
+    return { kind: 'events', events: step.events, cursor: step.last };
   }
 
   leave(): void {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { LogFilter, RecordedEvent } from '../../application/ports/event-store.port.js';
-import { compareCursors, matchesFilter, type LogTail, type TailEvent } from './log-tail.js';
+import { compareCursors, matchesFilter, type LogTail, type TailEvent, type TailStep } from './log-tail.js';
 import { readPage } from './reads.js';
 import { toRecordedEvent, type Cursor } from './sql.js';
 
@@ -46,13 +46,20 @@ export async function* subscribePages(options: PageSubscription): AsyncIterable<
       continue;
     }
     try {
-      for (;;) {
-        const step = await follower.next(signal);
-        if (step.kind !== 'events') break;
-        const wanted = step.events.filter(
-          (event) => compareCursors(event.cursor, cursor) > 0 && matchesFilter(filter, event),
-        );
-        cursor = step.cursor;
+      for (
+        let step = await follower.next(signal);
+        step.kind === 'events';
+        step = await follower.next(signal)
+      ) {
+        // What the tail has already read beyond this segment joins the page (up to batchSize): a consumer
+        // that fell behind by a few segments catches up in one page, one transaction, not one per segment.
+        const wanted: TailEvent[] = [];
+        for (let more: TailStep | undefined = step; more?.kind === 'events'; more = follower.ready()) {
+          for (const event of more.events)
+            if (compareCursors(event.cursor, cursor) > 0 && matchesFilter(filter, event)) wanted.push(event);
+          cursor = more.cursor;
+          if (wanted.length >= batchSize) break;
+        }
         for (let start = 0; start < wanted.length; start += batchSize) {
           yield wanted.slice(start, start + batchSize).map(eventOf);
           if (signal.aborted) return;
