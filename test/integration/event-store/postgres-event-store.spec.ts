@@ -500,15 +500,19 @@ describe('PostgresEventStore on PostgreSQL', () => {
       const pool = new pg.Pool({ connectionString: db.url, max: 10 });
       pool.on('error', () => undefined);
       let reads = 0;
+      let failReads: Error | undefined;
       const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
       (pool as { query: unknown }).query = (...args: unknown[]) => {
         const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text;
-        if (text?.startsWith('WITH append_locks AS MATERIALIZED')) reads += 1;
+        if (text?.startsWith('WITH append_locks AS MATERIALIZED')) {
+          reads += 1;
+          if (failReads) return Promise.reject(failReads);
+        }
         return query(...args);
       };
       const store = new PostgresEventStore(pool, options);
       await store.migrate();
-      return { store, reads: () => reads };
+      return { store, reads: () => reads, failReads: (error: Error | undefined) => (failReads = error) };
     };
 
     const follow = (store: PostgresEventStore, signal: AbortSignal, tenantId?: string) => {
@@ -563,6 +567,39 @@ describe('PostgresEventStore on PostgreSQL', () => {
       },
       NOTIFICATION_TEST_TIMEOUT_MS,
     );
+
+    it('a failed read of the tail fails every subscription following it, with the error', async () => {
+      const { store, failReads } = await countingStore({ pollIntervalMs: RARE_POLL_MS });
+      const controller = new AbortController();
+      const tenant = `t${uid()}`;
+      const outcomes = Array.from({ length: 3 }, () => {
+        const received: RecordedEvent[] = [];
+        const done = (async () => {
+          for await (const e of store.subscribeToAll({
+            filter: { tenantId: tenant },
+            signal: controller.signal,
+          }))
+            received.push(e);
+        })().then(
+          () => 'ended',
+          (error: unknown) => (error instanceof Error ? error.message : String(error)),
+        );
+        return { received, done };
+      });
+      try {
+        await store.appendToStream(`c-${tenant}.a`, [event('E0', tenant)]);
+        await until('every subscription has the first event', async () =>
+          outcomes.every((o) => o.received.length === 1),
+        );
+        failReads(new Error('the database is gone'));
+        await store.appendToStream(`c-${tenant}.a`, [event('E1', tenant)]);
+        expect(await Promise.all(outcomes.map((o) => o.done))).toEqual(Array(3).fill('the database is gone'));
+      } finally {
+        failReads(undefined);
+        controller.abort();
+        await store.close();
+      }
+    });
 
     it('a subscription the tail left behind reads on its own and misses nothing, twice nothing', async () => {
       const store = await PostgresEventStore.create(db.url, {
