@@ -25,6 +25,8 @@ export type ConfluxCluster = Readonly<{
   /** The database URL of a tenant created through `createTenant`. */
   tenantDatabaseUrl: (tenantId: string) => string;
   operatorToken: string;
+  /** `http://127.0.0.1:<port>` of the provider simulator Conflux calls. */
+  simulator: string;
   conflux: () => NodeProcess;
   /** Stops Conflux gracefully (SIGTERM). */
   stopConflux: () => Promise<void>;
@@ -126,6 +128,7 @@ export const withConfluxCluster = async <T>(
     return await work({
       base: () => base,
       databaseUrl,
+      simulator: sim,
       tenantDatabaseUrl: (tenantId) => withDatabase(ctx.databaseUrl, `conflux_tenant_${tenantId}`),
       operatorToken,
       conflux: () => conflux!,

@@ -15,6 +15,7 @@ import {
   type ConfluxCluster,
 } from './conflux-cluster.js';
 import type { LoadPlan, LoadResult } from './load-generator.js';
+import { SEED_POLL_INTERVAL_MS, seedScheduleReport } from './seed-schedule.js';
 import { median, type Benchmark, type BenchContext, type Figure } from './support.js';
 
 const num = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
@@ -244,6 +245,8 @@ type ConcurrentRun = Readonly<{
   postgresCpuPercent: number;
   /** Transactions in the control database (event store, scheduled work, tenants) during the run. */
   controlTransactions: number;
+  /** The same number of reports on the seed's schedule, right after (seed-schedule.ts). */
+  seed: Readonly<{ p50: number; p99: number; done: number }>;
 }>;
 
 const requestAndWait = async (
@@ -384,6 +387,20 @@ const concurrentReports = async (ctx: BenchContext, watch: 'sse' | 'log'): Promi
         const controlTransactions = (await databaseTransactions(cluster.databaseUrl)) - transactionsBefore;
         const ready = results.filter((r) => r.outcome === 'ready').map((r) => r.ms);
         const other = results.filter((r) => r.outcome !== 'ready').map((r) => r.outcome);
+        const stagesMs = await stageBreakdown(
+          cluster.databaseUrl,
+          results.flatMap((r) => (r.id ? [r.id] : [])),
+        );
+        // The peer, in the same run on the same simulator: the same reports on the seed's schedule.
+        const seedTimes = (
+          await Promise.all(
+            Array.from({ length: CONCURRENT.reports }, (_, i) =>
+              seedScheduleReport(cluster.simulator, `SEED-${run}-${i}`, CONCURRENT.timeoutMs).catch(
+                () => NaN,
+              ),
+            ),
+          )
+        ).filter((ms) => !Number.isNaN(ms));
         runs.push({
           p50: Math.round(percentile(ready, 50)),
           p99: Math.round(percentile(ready, 99)),
@@ -403,10 +420,12 @@ const concurrentReports = async (ctx: BenchContext, watch: 'sse' | 'log'): Promi
           postgresCpuPercent,
           controlTransactions,
           processManager,
-          stagesMs: await stageBreakdown(
-            cluster.databaseUrl,
-            results.flatMap((r) => (r.id ? [r.id] : [])),
-          ),
+          stagesMs,
+          seed: {
+            p50: Math.round(percentile(seedTimes, 50)),
+            p99: Math.round(percentile(seedTimes, 99)),
+            done: seedTimes.length,
+          },
         });
       }
       const med = (pick: (r: (typeof runs)[number]) => number) => Math.round(median(runs.map(pick)));
@@ -427,6 +446,15 @@ const concurrentReports = async (ctx: BenchContext, watch: 'sse' | 'log'): Promi
             watch === 'sse'
               ? 'POST → final SSE event (GET /v1/reports/:id/events)'
               : 'POST → created_at of the ReportReady event (no client watching)',
+          seedSchedule: {
+            what: `the same ${CONCURRENT.reports} reports on the seed's schedule (submit, poll all every ${SEED_POLL_INTERVAL_MS / 1000} s, download), simulated after each run`,
+            p50Ms: med((r) => r.seed.p50),
+            p99Ms: med((r) => r.seed.p99),
+            done: runs.map((r) => `${r.seed.done}/${CONCURRENT.reports}`),
+          },
+          // Per run, the seed's p50 over Conflux's: how many times sooner a report is ready; the median of those.
+          seedP50Ratio: Math.round(median(runs.map((r) => r.seed.p50 / r.p50)) * 100) / 100,
+          seedP99Ratio: Math.round(median(runs.map((r) => r.seed.p99 / r.p99)) * 100) / 100,
           runs,
           target: 'all ready; p50 ≤ 4500 ms, p99 ≤ 6000 ms',
         },

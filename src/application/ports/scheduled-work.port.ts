@@ -79,7 +79,10 @@ export type RowMove =
 export type Claimed = Readonly<{ items: WorkItem[]; /** The database's clock at the claim. */ now: Date }>;
 
 export interface ScheduledWork {
-  /** Applies the changes of one event and stores the projection's checkpoint, atomically. */
+  /**
+   * Applies the changes of a page of events, in order, and stores the projection's checkpoint, atomically: as
+   * if each change ran alone, one after the other.
+   */
   apply(projection: string, checkpoint: Checkpoint, changes: readonly WorkChange[]): Promise<void>;
   checkpoint(projection: string): Promise<Checkpoint | undefined>;
 

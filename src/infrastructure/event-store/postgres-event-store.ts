@@ -13,7 +13,9 @@ import { migrateSchema } from '../postgres/transaction.js';
 import { appendEvents, lockForAppend } from './append.js';
 import { readPage, readStream } from './reads.js';
 import { assertCount, decodeCheckpoint, SCHEMA, toRecordedEvent } from './sql.js';
-import { ChangeListener, subscribePages } from './subscriptions.js';
+import { ChangeListener } from './change-listener.js';
+import { LogTail } from './log-tail.js';
+import { subscribePages } from './subscriptions.js';
 
 export type PostgresEventStoreOptions = Readonly<{
   /**
@@ -34,6 +36,11 @@ export type PostgresEventStoreOptions = Readonly<{
   idleInTransactionSessionTimeoutMs?: number;
   /** Delay before the LISTEN connection is re-opened after it was lost. Default 1000. */
   listenRetryMs?: number;
+  /**
+   * Events the shared log tail keeps for subscriptions that fall behind it (log-tail.ts); one further
+   * behind reads the log itself until it catches up. Default 10 × `batchSize`.
+   */
+  tailRetainedEvents?: number;
 }>;
 
 export type PostgresEventStoreCreateOptions = PostgresEventStoreOptions &
@@ -48,7 +55,8 @@ export type PostgresEventStoreCreateOptions = PostgresEventStoreOptions &
  * The event store on PostgreSQL ≥ 13. Appends are one statement each (append lock, stream revision check
  * and event rows together: append.ts), so they need no explicit transaction; the log is read in commit
  * order with the (transaction_id, position) technique below a horizon only appenders can hold back
- * (horizon.ts, reads.ts); subscriptions poll and wake on LISTEN/NOTIFY (subscriptions.ts). The store owns
+ * (horizon.ts, reads.ts); subscriptions catch up with their own reads, then follow the store's one live
+ * reader of the log, which polls and wakes on LISTEN/NOTIFY (subscriptions.ts, log-tail.ts). The store owns
  * its pool: `close()` ends it.
  *
  * Notifications are only wake-ups (subscribers poll as well), so `appendToStream` sends them after its
@@ -62,6 +70,7 @@ export class PostgresEventStore implements EventStore {
   private readonly notify: boolean;
   private readonly channel: string;
   private readonly listener: ChangeListener;
+  private readonly tail: LogTail;
   private readonly closing = new AbortController();
   private notifying = false;
   private notifyAgain = false;
@@ -78,6 +87,12 @@ export class PostgresEventStore implements EventStore {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.channel))
       throw new TypeError(`Invalid notification channel ${JSON.stringify(this.channel)}`);
     this.listener = new ChangeListener(pool.options, this.channel, options.listenRetryMs ?? 1000);
+    this.tail = new LogTail(pool, this.notify ? this.listener : undefined, {
+      batchSize: this.batchSize,
+      pollIntervalMs: this.pollIntervalMs,
+      retainedEvents: options.tailRetainedEvents ?? 10 * this.batchSize,
+      closing: this.closing.signal,
+    });
     const idleTimeout = options.idleInTransactionSessionTimeoutMs ?? 60_000;
     assertCount(idleTimeout, 'idleInTransactionSessionTimeoutMs');
     // A startup parameter of every connection the pool opens from now on: no extra round trip, no query
@@ -194,7 +209,7 @@ export class PostgresEventStore implements EventStore {
     assertCount(batchSize, 'batchSize');
     return subscribePages({
       pool: this.pool,
-      listener: this.notify ? this.listener : undefined,
+      tail: this.tail,
       after: options.after === undefined ? undefined : decodeCheckpoint(options.after),
       filter: options.filter,
       batchSize,

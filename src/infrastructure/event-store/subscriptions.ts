@@ -1,134 +1,15 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { LogFilter, RecordedEvent } from '../../application/ports/event-store.port.js';
+import { compareCursors, matchesFilter, type LogTail, type TailEvent, type TailStep } from './log-tail.js';
 import { readPage } from './reads.js';
 import { toRecordedEvent, type Cursor } from './sql.js';
 
-const LISTENER_APPLICATION_NAME = 'conflux-event-store-listener';
-
-/** Wakes one waiting subscription; a wake-up that arrives while it is busy reading is kept for its next wait. */
-export class Wakeup {
-  private pending = false;
-  private release: (() => void) | undefined;
-
-  fire(): void {
-    if (this.release) this.release();
-    else this.pending = true;
-  }
-
-  clear(): void {
-    this.pending = false;
-  }
-
-  wait(ms: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.release = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.release = done;
-    });
-  }
-}
-
-/**
- * One LISTEN connection per store, shared by its subscriptions, open only while there are some. After a
- * reconnect every subscription is woken, since notifications sent while the connection was down are lost.
- */
-export class ChangeListener {
-  private readonly wakers = new Set<() => void>();
-  private client: pg.Client | undefined;
-  private connecting: Promise<void> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly config: pg.ClientConfig,
-    private readonly channel: string,
-    private readonly retryMs: number,
-  ) {}
-
-  /** Resolves once LISTEN is active (or has failed and a retry is scheduled). Returns the unsubscribe. */
-  async add(wake: () => void): Promise<() => void> {
-    this.wakers.add(wake);
-    await this.ensureConnected();
-    return () => {
-      this.wakers.delete(wake);
-      if (this.wakers.size === 0) this.disconnect();
-    };
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.connecting;
-    this.disconnect();
-  }
-
-  private ensureConnected(): Promise<void> {
-    if (this.client || this.closed) return Promise.resolve();
-    this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
-    return this.connecting;
-  }
-
-  private async connect(): Promise<void> {
-    const client = new pg.Client({ ...this.config, application_name: LISTENER_APPLICATION_NAME });
-    client.on('error', () => this.lost(client));
-    client.on('end', () => this.lost(client));
-    client.on('notification', () => this.wakeAll());
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${this.channel}`);
-    } catch {
-      // Subscriptions keep polling meanwhile; their reads report a database that is really gone.
-      client.end().catch(() => undefined);
-      this.scheduleRetry();
-      return;
-    }
-    if (this.closed || this.wakers.size === 0) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.client = client;
-    this.wakeAll();
-  }
-
-  private lost(client: pg.Client): void {
-    if (this.client !== client) return;
-    this.client = undefined;
-    client.end().catch(() => undefined);
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.closed || this.wakers.size === 0 || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.ensureConnected();
-    }, this.retryMs);
-  }
-
-  private disconnect(): void {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    const client = this.client;
-    this.client = undefined;
-    client?.end().catch(() => undefined);
-  }
-
-  private wakeAll(): void {
-    for (const wake of this.wakers) wake();
-  }
-}
+/** Before every event of the log: positions start at 1 and transaction ids above 0. */
+const LOG_START: Cursor = { tx: '0', pos: '0' };
 
 export type PageSubscription = Readonly<{
   pool: pg.Pool;
-  /** Undefined when notifications are off: the subscription polls only. */
-  listener: ChangeListener | undefined;
+  tail: LogTail;
   after: Cursor | undefined;
   filter: LogFilter | undefined;
   batchSize: number;
@@ -138,34 +19,67 @@ export type PageSubscription = Readonly<{
 }>;
 
 /**
- * Catch-up then live pages of the log: reads a page, yields it when not empty, and waits for a wake-up
- * (notification, poll interval or abort) whenever a page came back short.
+ * Catch-up then live pages of the log. Catching up, the subscription reads filtered pages itself (the
+ * cursor moves past events it does not want: reads.ts); once a page comes back short it follows the store's
+ * one {@link LogTail}, taking the events of each tail segment that are after its cursor and match its filter,
+ * in pages of at most `batchSize`. Behind the tail (it was slow and the tail dropped what it needs), it
+ * catches up on its own again.
  */
 export async function* subscribePages(options: PageSubscription): AsyncIterable<readonly RecordedEvent[]> {
-  const { pool, listener, filter, batchSize, pollIntervalMs, signals } = options;
-  let cursor = options.after;
-  const ended = (): boolean => signals.some((signal) => signal.aborted);
-  if (ended()) return;
-
-  const wakeup = new Wakeup();
-  const stop = (): void => wakeup.fire();
-  for (const signal of signals) signal.addEventListener('abort', stop);
-  let unlisten = (): void => undefined;
-  try {
-    // Listening before the first read: an append committed in between still wakes this subscription.
-    if (listener) unlisten = await listener.add(() => wakeup.fire());
-    while (!ended()) {
-      wakeup.clear();
-      const page = await readPage(pool, cursor, filter, batchSize, true);
-      if (page.rows.length > 0) {
-        yield page.rows.map(toRecordedEvent);
-        if (ended()) return;
-      }
-      cursor = page.next ?? cursor;
-      if (page.rows.length < batchSize && !ended()) await wakeup.wait(pollIntervalMs);
+  const { pool, tail, filter, batchSize, pollIntervalMs } = options;
+  const signal = AbortSignal.any([...options.signals]);
+  let cursor = options.after ?? LOG_START;
+  while (!signal.aborted) {
+    const page = await readPage(pool, cursor, filter, batchSize, true);
+    if (page.rows.length > 0) {
+      yield page.rows.map(toRecordedEvent);
+      if (signal.aborted) return;
     }
-  } finally {
-    unlisten();
-    for (const signal of signals) signal.removeEventListener('abort', stop);
+    cursor = page.next ?? cursor;
+    if (page.rows.length >= batchSize) continue;
+
+    const follower = tail.join(cursor);
+    if (!follower) {
+      // The tail started after this cursor (an event held back by a transaction still open, or a cursor
+      // handed in from a stream read): read again at the next poll.
+      await abortableDelay(pollIntervalMs, signal);
+      continue;
+    }
+    try {
+      for (
+        let step = await follower.next(signal);
+        step.kind === 'events';
+        step = await follower.next(signal)
+      ) {
+        // What the tail has already read beyond this segment joins the page (up to batchSize): a consumer
+        // that fell behind by a few segments catches up in one page, one transaction, not one per segment.
+        const wanted: TailEvent[] = [];
+        for (let more: TailStep | undefined = step; more?.kind === 'events'; more = follower.ready()) {
+          for (const event of more.events)
+            if (compareCursors(event.cursor, cursor) > 0 && matchesFilter(filter, event)) wanted.push(event);
+          cursor = more.cursor;
+          if (wanted.length >= batchSize) break;
+        }
+        for (let start = 0; start < wanted.length; start += batchSize) {
+          yield wanted.slice(start, start + batchSize).map(eventOf);
+          if (signal.aborted) return;
+        }
+      }
+    } finally {
+      follower.leave();
+    }
   }
 }
+
+const eventOf = (tailEvent: TailEvent): RecordedEvent => tailEvent.event;
+
+const abortableDelay = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });

@@ -16,6 +16,7 @@ import {
 } from '../../application/ports/scheduled-work.port.js';
 import { PostgresEventStore } from '../event-store/postgres-event-store.js';
 import { inTransaction, migrateSchema } from '../postgres/transaction.js';
+import { applyWorkChanges } from './apply-work-changes.js';
 
 /**
  * `queue` says which worker claims a row: `report` (the process manager's steps, this class) or `webhook`
@@ -102,78 +103,16 @@ export class PostgresScheduledWork implements ScheduledWork {
     return migrateSchema(this.pool, 'conflux.scheduled_work', SCHEMA);
   }
 
+  /** The changes of a page of events and the projection's checkpoint, in one transaction (apply-work-changes.ts). */
   apply(projection: string, checkpoint: Checkpoint, changes: readonly WorkChange[]): Promise<void> {
     return inTransaction(this.pool, async (client) => {
-      for (const change of changes) await this.applyOne(client, change);
+      await applyWorkChanges(client, changes);
       await client.query(
         `INSERT INTO subscription_checkpoints (name, checkpoint) VALUES ($1, $2)
          ON CONFLICT (name) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
         [projection, checkpoint],
       );
     });
-  }
-
-  private async applyOne(client: pg.PoolClient, change: WorkChange): Promise<void> {
-    switch (change.op) {
-      case 'upsert': {
-        const i = change.item;
-        await client.query(
-          `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, attempt, job_id, due_at, deadline_at, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, now(), now() + ${ms('$7')}, $8)
-           ON CONFLICT (tenant_id, report_id, step) DO NOTHING`,
-          [
-            i.tenantId,
-            i.reportId,
-            i.step,
-            i.kind,
-            i.attempt,
-            i.jobId,
-            i.deadlineInMs,
-            JSON.stringify({ subject: i.subject, period: i.period, traceparent: i.traceparent }),
-          ],
-        );
-        return;
-      }
-      case 'job':
-        await client.query(
-          `UPDATE scheduled_work SET job_id = $4 WHERE tenant_id = $1 AND report_id = $2 AND step = $3 AND job_id IS NULL`,
-          [change.tenantId, change.reportId, change.step, change.jobId],
-        );
-        return;
-      case 'schedule':
-        // Usually a no-op: the worker moved its row right after the append. It matters when the worker
-        // died in between. The row's lease is left alone (a worker may hold it for this very attempt).
-        await client.query(
-          `UPDATE scheduled_work SET kind = 'poll', attempt = $4, due_at = $5, retries = 0
-           WHERE tenant_id = $1 AND report_id = $2 AND step = $3 AND attempt < $4`,
-          [change.tenantId, change.reportId, change.step, change.attempt, change.dueAt],
-        );
-        return;
-      case 'delete':
-        await client.query(
-          `DELETE FROM scheduled_work
-           WHERE queue = 'report' AND tenant_id = $1 AND report_id = $2 AND ($3::text IS NULL OR step = $3)`,
-          [change.tenantId, change.reportId, change.step ?? null],
-        );
-        return;
-      case 'generate-when-providers-done':
-        await client.query(
-          `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, due_at, deadline_at, payload)
-           SELECT $1, $2, 'generation', 'generate', now(), now() + interval '1 hour', $3::jsonb
-           WHERE NOT EXISTS (SELECT 1 FROM scheduled_work WHERE queue = 'report' AND tenant_id = $1 AND report_id = $2)
-           ON CONFLICT DO NOTHING`,
-          [change.tenantId, change.reportId, JSON.stringify({ traceparent: change.traceparent })],
-        );
-        return;
-      case 'expire-at':
-        await client.query(
-          `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, due_at, deadline_at, payload)
-           VALUES ($1, $2, 'retention', 'expire', $3, $3, '{}'::jsonb)
-           ON CONFLICT DO NOTHING`,
-          [change.tenantId, change.reportId, change.dueAt],
-        );
-        return;
-    }
   }
 
   async checkpoint(projection: string): Promise<Checkpoint | undefined> {

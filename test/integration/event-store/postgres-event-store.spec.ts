@@ -494,6 +494,154 @@ describe('PostgresEventStore on PostgreSQL', () => {
     );
   });
 
+  describe('one live read of the log per store (the log tail)', () => {
+    /** The store's log reads (every one starts with the horizon CTEs), counted on the pool it owns. */
+    const countingStore = async (options: PostgresEventStoreCreateOptions = {}) => {
+      const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+      pool.on('error', () => undefined);
+      let reads = 0;
+      let failReads: Error | undefined;
+      const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+      (pool as { query: unknown }).query = (...args: unknown[]) => {
+        const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text;
+        if (text?.startsWith('WITH append_locks AS MATERIALIZED')) {
+          reads += 1;
+          if (failReads) return Promise.reject(failReads);
+        }
+        return query(...args);
+      };
+      const store = new PostgresEventStore(pool, options);
+      await store.migrate();
+      return { store, reads: () => reads, failReads: (error: Error | undefined) => (failReads = error) };
+    };
+
+    const follow = (store: PostgresEventStore, signal: AbortSignal, tenantId?: string) => {
+      const received: RecordedEvent[] = [];
+      const done = (async () => {
+        for await (const e of store.subscribeToAll({ ...(tenantId ? { filter: { tenantId } } : {}), signal }))
+          received.push(e);
+      })();
+      return { received, done };
+    };
+
+    it(
+      'wakes 21 subscriptions with one read per append; each gets exactly its own events, in order',
+      async () => {
+        const { store, reads } = await countingStore({ pollIntervalMs: RARE_POLL_MS });
+        const controller = new AbortController();
+        const run = uid();
+        const tenants = Array.from({ length: 20 }, (_, i) => `t${run}${i}`);
+        const start = await store.appendToStream(`c-${tenants[0]}.start`, [event('Start', tenants[0])]);
+        const everything = follow(store, controller.signal);
+        const perTenant = tenants.map((tenant) => follow(store, controller.signal, tenant));
+        try {
+          await until('every subscription caught up', async () => everything.received.length >= 1);
+          await until('the store is idle', () => untilSubscriberIdle(db.name).then(() => true));
+          const before = reads();
+          const appended: string[] = [];
+          for (const [i, tenant] of tenants.entries()) {
+            await store.appendToStream(`c-${tenant}.a`, [event(`E${i}`, tenant)]);
+            appended.push(`E${i}`);
+            await until('the event reached the subscription of all events', async () =>
+              everything.received.some((e) => e.type === `E${i}`),
+            );
+          }
+          await until('every tenant’s subscription has its event', async () =>
+            perTenant.every((s) => s.received.length >= 1),
+          );
+          // Before the tail, each append cost at least one read per subscription: 21 × 20 = 420.
+          expect(reads() - before).toBeLessThanOrEqual(2 * tenants.length);
+          const ours = everything.received.filter(
+            (e) => tenants.includes(e.metadata.tenantId) && e.checkpoint !== start.checkpoint,
+          );
+          expect(ours.map((e) => e.type)).toEqual(appended);
+          for (const [i, s] of perTenant.entries()) {
+            const own = s.received.filter((e) => e.type !== 'Start');
+            expect(own.map((e) => [e.type, e.metadata.tenantId])).toEqual([[`E${i}`, tenants[i]]]);
+          }
+        } finally {
+          controller.abort();
+          await Promise.all([everything.done, ...perTenant.map((s) => s.done)]);
+          await store.close();
+        }
+      },
+      NOTIFICATION_TEST_TIMEOUT_MS,
+    );
+
+    it('a failed read of the tail fails every subscription following it, with the error', async () => {
+      const { store, failReads } = await countingStore({ pollIntervalMs: RARE_POLL_MS });
+      const controller = new AbortController();
+      const tenant = `t${uid()}`;
+      const outcomes = Array.from({ length: 3 }, () => {
+        const received: RecordedEvent[] = [];
+        const done = (async () => {
+          for await (const e of store.subscribeToAll({
+            filter: { tenantId: tenant },
+            signal: controller.signal,
+          }))
+            received.push(e);
+        })().then(
+          () => 'ended',
+          (error: unknown) => (error instanceof Error ? error.message : String(error)),
+        );
+        return { received, done };
+      });
+      try {
+        await store.appendToStream(`c-${tenant}.a`, [event('E0', tenant)]);
+        await until('every subscription has the first event', async () =>
+          outcomes.every((o) => o.received.length === 1),
+        );
+        failReads(new Error('the database is gone'));
+        await store.appendToStream(`c-${tenant}.a`, [event('E1', tenant)]);
+        expect(await Promise.all(outcomes.map((o) => o.done))).toEqual(Array(3).fill('the database is gone'));
+      } finally {
+        failReads(undefined);
+        controller.abort();
+        await store.close();
+      }
+    });
+
+    it('a subscription the tail left behind reads on its own and misses nothing, twice nothing', async () => {
+      const store = await PostgresEventStore.create(db.url, {
+        batchSize: 5,
+        tailRetainedEvents: 5,
+        pollIntervalMs: 50,
+      });
+      const controller = new AbortController();
+      const tenant = `t${uid()}`;
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const slow: string[] = [];
+      const fast = follow(store, controller.signal, tenant);
+      const slowDone = (async () => {
+        for await (const page of store.subscribeToAllPages({
+          filter: { tenantId: tenant },
+          signal: controller.signal,
+          batchSize: 5,
+        })) {
+          slow.push(...page.map((e) => e.type));
+          if (slow.length === 1) await gate; // stuck on its first page while the log runs on
+        }
+      })();
+      try {
+        await store.appendToStream(`c-${tenant}.a`, [event('E0', tenant)]);
+        await until('both have the first event', async () => fast.received.length === 1 && slow.length >= 1);
+        const types = Array.from({ length: 60 }, (_, i) => `E${i}`);
+        for (const type of types.slice(1)) await store.appendToStream(`c-${tenant}.a`, [event(type, tenant)]);
+        await until('the fast subscription has all', async () => fast.received.length === types.length);
+        release();
+        await until('the slow subscription has all', async () => slow.length >= types.length);
+        expect(fast.received.map((e) => e.type)).toEqual(types);
+        expect(slow).toEqual(types);
+      } finally {
+        release();
+        controller.abort();
+        await Promise.all([fast.done, slowDone]);
+        await store.close();
+      }
+    });
+  });
+
   describe('connections', () => {
     it('sets idle_in_transaction_session_timeout on the connections of the pool it is given', async () => {
       const pool = new pg.Pool({ connectionString: db.url, max: 2 });

@@ -43,6 +43,7 @@ import { PdfSummaryRenderer } from '../../../src/infrastructure/report-documents
 import { PostgresScheduledWork } from '../../../src/infrastructure/scheduling/postgres-scheduled-work.js';
 import { LocalObjectStorage } from '../../../src/infrastructure/storage/local-object-storage.js';
 import { createTestDatabase } from '../../support/database.js';
+import { waitUntil } from '../../support/wait-until.js';
 
 /**
  * The process manager (scheduled-work subscriber + leased worker) on the real event store and table,
@@ -221,11 +222,14 @@ describe('report process manager', () => {
    * The rows of a final report once the scheduled-work projection has followed the log (a moment after
    * the final event): only its retention step should be left, due when its objects are to be deleted.
    */
+  /**
+   * The work rows once the final event's retention row is there and nothing else is (the projection may
+   * apply the final event a page after the one that deleted the provider rows).
+   */
   const workLeftWhenFinal = async (reportId: string) => {
-    const onlyRetention = (rows: { step: string }[]) => rows.every((r) => r.step === 'retention');
-    for (let tries = 0; tries < 100 && !onlyRetention(await workRows(reportId)); tries++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const onlyRetention = (rows: { step: string }[]) =>
+      rows.length > 0 && rows.every((r) => r.step === 'retention');
+    await waitUntil('only the retention row is left', async () => onlyRetention(await workRows(reportId)));
     return workRows(reportId);
   };
 

@@ -1,8 +1,10 @@
+import fc from 'fast-check';
 import pg from 'pg';
 import type { Checkpoint } from '../../../src/application/ports/event-store.port.js';
 import {
   LeaseLostError,
   type NewWorkItem,
+  type WorkChange,
   type WorkItem,
 } from '../../../src/application/ports/scheduled-work.port.js';
 import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store.js';
@@ -52,6 +54,78 @@ describe('PostgresScheduledWork', () => {
     expect(await work.checkpoint('p')).toBe('cp-1');
     const { rows } = await pool.query('SELECT step FROM scheduled_work');
     expect(rows.map((r) => r.step)).toEqual(['credit-bureau']);
+  });
+
+  it('applies a page of changes in one go exactly as it would apply them one by one', async () => {
+    const steps = ['bank-transactions', 'credit-bureau', 'tax-authority', 'generation'] as const;
+    const report = fc.constantFrom('r1', 'r2', 'r3');
+    const step = fc.constantFrom(...steps);
+    const change = (tenantId: string): fc.Arbitrary<WorkChange> =>
+      fc.oneof(
+        fc
+          .record({ op: fc.constant('upsert' as const), reportId: report, step })
+          .map(({ reportId, step: s }) => ({
+            op: 'upsert' as const,
+            item: item(s, reportId, tenantId),
+          })),
+        fc.record({ reportId: report, step, n: fc.nat(3) }).map(({ reportId, step: s, n }) => ({
+          op: 'job' as const,
+          tenantId,
+          reportId,
+          step: s,
+          jobId: `job-${n}`,
+        })),
+        fc
+          .record({ reportId: report, step, attempt: fc.integer({ min: 1, max: 4 }) })
+          .map(({ reportId, step: s, attempt }) => ({
+            op: 'schedule' as const,
+            tenantId,
+            reportId,
+            step: s,
+            attempt,
+            dueAt: new Date(Date.UTC(2030, 0, attempt)),
+          })),
+        fc
+          .record({ reportId: report, step: fc.option(step, { nil: undefined }) })
+          .map(({ reportId, step: s }) => ({
+            op: 'delete' as const,
+            tenantId,
+            reportId,
+            ...(s ? { step: s } : {}),
+          })),
+        report.map((reportId) => ({ op: 'generate-when-providers-done' as const, tenantId, reportId })),
+        report.map((reportId) => ({
+          op: 'expire-at' as const,
+          tenantId,
+          reportId,
+          dueAt: new Date(Date.UTC(2031, 0, 1)),
+        })),
+      );
+    const rowsOf = async (tenantId: string) =>
+      (
+        await pool.query(
+          `SELECT report_id, step, kind, attempt, job_id, payload - 'subject' AS payload, retries,
+                  CASE WHEN due_at > now() + interval '1 day' THEN due_at END AS scheduled_due_at
+           FROM scheduled_work WHERE tenant_id = $1 ORDER BY report_id, step`,
+          [tenantId],
+        )
+      ).rows;
+    await fc.assert(
+      fc.asyncProperty(fc.array(change('one'), { maxLength: 40 }), async (sequence) => {
+        await pool.query('TRUNCATE scheduled_work');
+        // The same sequence for two tenants: one change per call for one, the whole page at once for the other.
+        for (const c of sequence) await work.apply('p', cp(1), [c]);
+        await work.apply(
+          'p',
+          cp(2),
+          sequence.map((c) =>
+            c.op === 'upsert' ? { ...c, item: { ...c.item, tenantId: 'page' } } : { ...c, tenantId: 'page' },
+          ),
+        );
+        expect(await rowsOf('page')).toEqual(await rowsOf('one'));
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('hands each due row to exactly one of many concurrent claimers, and nothing not yet due', async () => {
