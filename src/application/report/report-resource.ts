@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from '../../domain/report/provider-data.js';
+import { providerDurationMs } from '../../domain/report/provider-duration.js';
 import type { Report } from '../../domain/report/report.decider.js';
 import type { ObjectStorage } from '../ports/object-storage.port.js';
 
@@ -8,6 +9,16 @@ const isoDate = z.iso.date();
 const providerProgress = z.object({
   status: z.enum(['pending', 'processing', 'done', 'failed']),
   attempts: z.number().int().min(0),
+  durationMs: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'Once the provider has finished: milliseconds from its job being accepted to its result or failure. ' +
+        'Absent until then and when no job was accepted; in the list, absent from reports projected before ' +
+        'the field existed until the tenant read model is rebuilt',
+    ),
 });
 
 /**
@@ -84,10 +95,11 @@ export const toReportResource = async (
   progress: {
     percent: percentOf(report),
     providers: Object.fromEntries(
-      PROVIDER_NAMES.map((p) => [
-        p,
-        { status: report.providers[p].status, attempts: report.providers[p].attempts },
-      ]),
+      PROVIDER_NAMES.map((p) => {
+        const { status, attempts } = report.providers[p];
+        const durationMs = providerDurationMs(report.providers[p]);
+        return [p, { status, attempts, ...(durationMs === undefined ? {} : { durationMs }) }];
+      }),
     ) as ReportResource['progress']['providers'],
   },
   files:

@@ -16,12 +16,20 @@ export type ReportStatus =
   'initial' | 'pending' | 'running' | 'generating' | 'ready' | 'failed' | 'cancelled';
 export type ProviderStatus = 'pending' | 'processing' | 'done' | 'failed';
 
+/**
+ * One provider's part of a report. `submittedAt` and `finishedAt` came later than the rest: read-model rows
+ * stored before them lack them until the read model is rebuilt from the log (ADR 0023).
+ */
 export type ProviderProgress = Readonly<{
   status: ProviderStatus;
   /** Highest poll attempt scheduled so far (0: none). */
   attempts: number;
   jobId?: string;
   result?: ProviderResult;
+  /** When the provider accepted the job (ProviderJobSubmitted). */
+  submittedAt?: string;
+  /** When the provider's part ended: its result recorded (ProviderResultRecorded) or its failure (ProviderFailed). */
+  finishedAt?: string;
 }>;
 
 export type ReportError = Readonly<{ code: string; message: string; provider?: ProviderName }>;
@@ -172,7 +180,7 @@ export const evolve = (report: Report, event: ReportEvent): Report => {
     }
     case 'ProviderJobSubmitted': {
       const { provider, jobId, submittedAt } = event.data;
-      const next = withProvider(report, provider, { status: 'processing', jobId });
+      const next = withProvider(report, provider, { status: 'processing', jobId, submittedAt });
       return {
         ...next,
         status: report.status === 'pending' ? 'running' : report.status,
@@ -186,12 +194,16 @@ export const evolve = (report: Report, event: ReportEvent): Report => {
       };
     case 'ProviderResultRecorded':
       return {
-        ...withProvider(report, event.data.provider, { status: 'done', result: event.data.result }),
+        ...withProvider(report, event.data.provider, {
+          status: 'done',
+          result: event.data.result,
+          finishedAt: event.data.recordedAt,
+        }),
         updatedAt: event.data.recordedAt,
       };
     case 'ProviderFailed':
       return {
-        ...withProvider(report, event.data.provider, { status: 'failed' }),
+        ...withProvider(report, event.data.provider, { status: 'failed', finishedAt: event.data.failedAt }),
         updatedAt: event.data.failedAt,
       };
     case 'ReportGenerationStarted':

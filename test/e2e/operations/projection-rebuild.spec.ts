@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
+import { PROVIDER_NAMES } from '../../../src/domain/report/provider-data.js';
 import { freePort } from '../../../src/infrastructure/postgres/embedded-postgres.js';
 import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store.js';
 import {
@@ -22,8 +23,9 @@ import { waitUntil } from '../../support/wait-until.js';
 /**
  * Zero-downtime rebuilds of a tenant's reports read model (issue 11), on the compiled server: reads keep
  * answering the same data while the new model is built, the rebuilt model equals the old one, new reports
- * work after the switch, no webhook fires again (counted at a real receiver), and a rebuild killed with
- * SIGKILL resumes after a restart.
+ * work after the switch, no webhook fires again (counted at a real receiver), a field that only history
+ * holds reaches rows projected before it through a rebuild, and a rebuild killed with SIGKILL resumes after
+ * a restart.
  */
 const MAIN = 'dist/src/main.js';
 const READY_REPORTS = 60;
@@ -240,6 +242,74 @@ describe('projection rebuilds (e2e)', () => {
     // A tenant admin's token is not the operator's.
     expect((await api('GET', '/v1/admin/projections')).status).toBe(403);
   }, 60_000);
+
+  it('schema change by rebuild: provider durations, kept only in history, reach older rows through a rebuild', async () => {
+    // Reports of its own, so that the test also runs alone.
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const created = await api('POST', '/v1/reports', { subject: { taxId: `DURATION-${i}` } });
+      expect(created.status).toBe(202);
+      ids.push(created.body.id);
+    }
+    await waitUntil(
+      'the list shows them ready',
+      async () => {
+        const listed = await allReports();
+        return ids.every((id) => listed.find((r: any) => r.id === id)?.status === 'ready');
+      },
+      120_000,
+      100,
+    );
+    const durations = (reports: any[]) =>
+      reports.flatMap((r: any) => PROVIDER_NAMES.map((p) => r.progress.providers[p].durationMs));
+    const ready = (reports: any[]) => reports.filter((r: any) => r.status === 'ready');
+    // This version's live projection writes the field.
+    expect(durations(ready(await allReports())).every((d) => typeof d === 'number')).toBe(true);
+
+    // The rows as the version before the field wrote them: a provider's state without its two times.
+    const strip = PROVIDER_NAMES.flatMap((p) =>
+      ['submittedAt', 'finishedAt'].map((key) => `#- '{providers,${p},${key}}'`),
+    );
+    await query(tenantDb(), `UPDATE reports SET state = state ${strip.join(' ')}`);
+    const stale = ready(await allReports());
+    expect(stale.length).toBeGreaterThanOrEqual(ids.length);
+    expect(durations(stale).every((d) => d === undefined)).toBe(true);
+    // One report alone is folded from its stream, so it has the field already; the list needs the rebuild.
+    const single = await api('GET', `/v1/reports/${ids[0]}`);
+    expect(durations([single.body]).every((d) => typeof d === 'number')).toBe(true);
+
+    const started = await operator('POST', '/v1/admin/projections/reports/rebuild', { tenantId });
+    expect(started.status).toBe(202);
+    expect(await waitRebuild(started.body.id)).toMatchObject({ status: 'completed', error: null });
+
+    // Each duration is the difference of the times its two events carry.
+    const events = await query<{ type: string; data: any }>(
+      control.url,
+      `SELECT type, data FROM events WHERE tenant_id = $1 AND type IN ('ProviderJobSubmitted', 'ProviderResultRecorded')`,
+      [tenantId],
+    );
+    const at = (type: string) =>
+      new Map(
+        events
+          .filter((e) => e.type === type)
+          .map((e) => [
+            `${e.data.reportId}/${e.data.provider}`,
+            Date.parse(e.data.submittedAt ?? e.data.recordedAt),
+          ]),
+      );
+    const submitted = at('ProviderJobSubmitted');
+    const recorded = at('ProviderResultRecorded');
+    const rebuilt = ready(await allReports());
+    expect(rebuilt.map((r: any) => r.id)).toEqual(expect.arrayContaining(ids));
+    for (const report of rebuilt)
+      for (const p of PROVIDER_NAMES) {
+        const key = `${report.id}/${p}`;
+        const durationMs = report.progress.providers[p].durationMs;
+        expect({ key, durationMs }).toEqual({ key, durationMs: recorded.get(key)! - submitted.get(key)! });
+        expect(durationMs).toBeGreaterThanOrEqual(0);
+        expect(durationMs).toBeLessThanOrEqual(Date.parse(report.completedAt) - Date.parse(report.createdAt));
+      }
+  }, 240_000);
 
   it('resumes a rebuild killed with SIGKILL after a restart, and switches in the same model', async () => {
     // A large history, written straight to the log: copies of a real ReportRequested for new reports, each

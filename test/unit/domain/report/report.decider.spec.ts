@@ -141,7 +141,12 @@ describe('RecordProviderJob', () => {
         updatedAt: at(1),
         providers: {
           'bank-transactions': { status: 'pending', attempts: 0 },
-          'credit-bureau': { status: 'processing', attempts: 0, jobId: 'job-credit-bureau' },
+          'credit-bureau': {
+            status: 'processing',
+            attempts: 0,
+            jobId: 'job-credit-bureau',
+            submittedAt: at(1),
+          },
           'tax-authority': { status: 'pending', attempts: 0 },
         },
       }));
@@ -187,7 +192,7 @@ describe('SchedulePoll', () => {
 });
 
 describe('RecordProviderResult', () => {
-  it('marks the provider done and keeps the claim check of its result', () =>
+  it('marks the provider done, keeps the claim check of its result and when it finished', () =>
     given([requested, jobSubmitted('tax-authority')])
       .when({ type: 'RecordProviderResult', data: resultData('tax-authority') })
       .then([resultRecorded('tax-authority')], {
@@ -198,6 +203,8 @@ describe('RecordProviderResult', () => {
             attempts: 0,
             jobId: 'job-tax-authority',
             result: resultData('tax-authority').result,
+            submittedAt: at(1),
+            finishedAt: at(20),
           },
         }),
       }));
@@ -239,7 +246,11 @@ describe('RecordProviderFailure', () => {
           error: { code: 'provider_failed', message: 'no answer in 10 min', provider: 'credit-bureau' },
           completedAt: at(15),
           providers: expect.objectContaining({
-            'credit-bureau': expect.objectContaining({ status: 'failed' }),
+            'credit-bureau': expect.objectContaining({
+              status: 'failed',
+              submittedAt: at(1),
+              finishedAt: at(15),
+            }),
           }),
         },
       ));
