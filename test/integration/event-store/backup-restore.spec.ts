@@ -1,9 +1,6 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Checkpoint, RecordedEvent } from '../../../src/application/ports/event-store.port.js';
 import { EventLogFromAnotherCluster } from '../../../src/infrastructure/event-store/log-identity.js';
@@ -22,7 +19,8 @@ import {
 import { PostgresScheduledWork } from '../../../src/infrastructure/scheduling/postgres-scheduled-work.js';
 import { MikroOrmTenantDatabases } from '../../../src/infrastructure/tenancy/tenant-databases.js';
 import { alignProjectionCheckpoints } from '../../../src/infrastructure/tenancy/tenant-log-alignment.js';
-import { clusterUrl, createTestDatabase, withDatabase } from '../../support/database.js';
+import { createTestDatabase, withDatabase } from '../../support/database.js';
+import { pgClientTools, type PgClientTools } from '../../support/pg-tools.js';
 import { waitUntil } from '../../support/wait-until.js';
 
 /**
@@ -30,34 +28,7 @@ import { waitUntil } from '../../support/wait-until.js';
  * (embedded PostgreSQL), before and after `restore rebase`. The machine's pg_dump dumps the test cluster;
  * the embedded cluster is started fresh, so its transaction ids lie far below the restored ones.
  */
-const run = promisify(execFile);
-
-/** pg_dump and psql of the machine (PATH, then Debian's versioned directories), or why they cannot be used. */
-const clientTools = async (): Promise<{ pgDump: string; psql: string } | string> => {
-  const candidates = async (name: string): Promise<string[]> => {
-    const found = (process.env.PATH ?? '').split(':').map((dir) => join(dir, name));
-    const versions = existsSync('/usr/lib/postgresql') ? await readdir('/usr/lib/postgresql') : [];
-    for (const v of versions.sort((a, b) => Number(b) - Number(a)))
-      found.push(`/usr/lib/postgresql/${v}/bin/${name}`);
-    return found.filter((path) => existsSync(path));
-  };
-  const [pgDump] = await candidates('pg_dump');
-  const [psql] = await candidates('psql');
-  if (!pgDump || !psql) return 'no pg_dump or psql on this machine (PATH, /usr/lib/postgresql/*/bin)';
-  const { stdout } = await run(pgDump, ['--version']);
-  const client = Number(/(\d+)\.\d+/.exec(stdout)?.[1]);
-  const admin = new pg.Client({ connectionString: clusterUrl() });
-  await admin.connect();
-  const server = Math.floor(
-    Number((await admin.query('SHOW server_version_num')).rows[0].server_version_num) / 10000,
-  );
-  await admin.end();
-  return client >= server
-    ? { pgDump, psql }
-    : `pg_dump ${client} cannot dump the test cluster's PostgreSQL ${server}`;
-};
-
-const tools = await clientTools();
+const tools = await pgClientTools();
 if (typeof tools === 'string') console.warn(`backup-restore.spec skipped: ${tools}`);
 const describeWithTools = typeof tools === 'string' ? describe.skip : describe;
 
@@ -111,7 +82,7 @@ const tenantDatabases = (url: string, control: pg.Pool) =>
   });
 
 describeWithTools('backup and restore into another cluster (issue 11, item 4)', () => {
-  const { pgDump, psql } = tools as { pgDump: string; psql: string };
+  const { dump, restore } = tools as PgClientTools;
   let dir: string;
   let target: EmbeddedCluster;
   let control: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -213,10 +184,10 @@ describeWithTools('backup and restore into another cluster (issue 11, item 4)', 
       [control.url, restored.control],
       [tenant.url, restored.tenant],
     ]) {
-      const file = join(dir, `${new URL(to).pathname.slice(1)}.sql`);
-      await run(pgDump, ['--no-owner', '--no-privileges', '--file', file, from]);
-      await query(target.url, `CREATE DATABASE "${new URL(to).pathname.slice(1)}"`);
-      await run(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', file, to]);
+      const name = new URL(to).pathname.slice(1);
+      await dump(from, join(dir, `${name}.sql`));
+      await query(target.url, `CREATE DATABASE "${name}"`);
+      await restore(join(dir, `${name}.sql`), to);
     }
     expect(await identityOf(restored.control)).not.toBe(await identityOf(control.url));
   });
