@@ -1,12 +1,6 @@
 import type pg from 'pg';
 import { inTransaction, migrateSchema } from '../postgres/transaction.js';
-import {
-  judgeLogIdentity,
-  readLogIdentity,
-  recordLogIdentity,
-  UNRECORDED_IDENTITY,
-  type LogIdentityState,
-} from './log-identity.js';
+import { judgeLogIdentity, readLogIdentity, recordLogIdentity, UNRECORDED_IDENTITY } from './log-identity.js';
 import { EVENT_STORE_MIGRATION_LOCK, SCHEMA } from './sql.js';
 
 /**
@@ -141,7 +135,7 @@ const rebaseOnce = async (client: pg.PoolClient): Promise<RebaseResult> => {
   await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [EVENT_STORE_MIGRATION_LOCK]);
   await client.query(`SET LOCAL client_min_messages = warning; ${SCHEMA}`);
   await client.query('LOCK TABLE events IN EXCLUSIVE MODE');
-  const state: LogIdentityState = await readLogIdentity(client);
+  const state = await readLogIdentity(client);
   const verdict = judgeLogIdentity(state.recorded, state.current, state.futureEvents);
   if (verdict === 'same') return { outcome: 'unchanged', identity: state.current };
   if (verdict === 'record') {
