@@ -11,8 +11,9 @@ import type {
 } from '../../application/ports/event-store.port.js';
 import { migrateSchema } from '../postgres/transaction.js';
 import { appendEvents, lockForAppend } from './append.js';
+import { checkLogIdentity } from './log-identity.js';
 import { readPage, readStream } from './reads.js';
-import { assertCount, decodeCheckpoint, SCHEMA, toRecordedEvent } from './sql.js';
+import { assertCount, decodeCheckpoint, EVENT_STORE_MIGRATION_LOCK, SCHEMA, toRecordedEvent } from './sql.js';
 import { ChangeListener } from './change-listener.js';
 import { LogTail } from './log-tail.js';
 import { subscribePages } from './subscriptions.js';
@@ -122,12 +123,16 @@ export class PostgresEventStore implements EventStore {
     return store;
   }
 
-  /** Creates the schema if missing. Safe to run from several processes at once. */
+  /**
+   * Creates the schema if missing and checks that the log's positions belong to this cluster: rejects with
+   * EventLogFromAnotherCluster after a restore into another one (log-identity.ts, ADR 0024). Safe to run
+   * from several processes at once.
+   */
   async migrate(): Promise<void> {
     const { rows } = await this.pool.query<{ server_version_num: string }>('SHOW server_version_num');
     if (Number(rows[0].server_version_num) < 130000)
       throw new Error('The PostgreSQL event store needs PostgreSQL 13 or later (xid8, pg_current_xact_id)');
-    await migrateSchema(this.pool, 'conflux.event_store', SCHEMA);
+    await migrateSchema(this.pool, EVENT_STORE_MIGRATION_LOCK, SCHEMA, checkLogIdentity);
   }
 
   /** Ends every subscription of this store, then the LISTEN connection and the pool. */

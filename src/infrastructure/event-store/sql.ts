@@ -13,6 +13,9 @@ import type {
 export const STREAM_REVISION_CONSTRAINT = 'events_stream_name_revision_key';
 export const STREAM_NAME_CONSTRAINT = 'streams_pkey';
 
+/** The advisory lock name the schema's migration runs under; a re-base takes it too. */
+export const EVENT_STORE_MIGRATION_LOCK = 'conflux.event_store';
+
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS streams (
   stream_name text PRIMARY KEY,
@@ -33,6 +36,11 @@ CREATE TABLE IF NOT EXISTS events (
   CONSTRAINT ${STREAM_REVISION_CONSTRAINT} UNIQUE (stream_name, revision)
 );
 CREATE INDEX IF NOT EXISTS events_transaction_id_position_idx ON events (transaction_id, position);
+CREATE TABLE IF NOT EXISTS event_log_identity (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  system_identifier text NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now()
+);
 `;
 
 export type Nullable<T> = { [K in keyof T]: T[K] | null };

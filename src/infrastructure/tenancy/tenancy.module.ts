@@ -9,6 +9,7 @@ import { CredentialCipher } from './credential-cipher.js';
 import { DatabaseKeys } from './database-identity.js';
 import { PostgresTenantDirectory, templateFromDatabaseUrl } from './postgres-tenant-directory.js';
 import { MikroOrmTenantDatabases } from './tenant-databases.js';
+import { alignProjectionCheckpoints } from './tenant-log-alignment.js';
 
 const controlUrl = (config: AppConfig): string => {
   if (!config.databaseUrl)
@@ -44,14 +45,25 @@ const controlUrl = (config: AppConfig): string => {
     },
     {
       provide: MikroOrmTenantDatabases,
-      inject: [APP_CONFIG, LOGGER, PostgresTenantDirectory],
-      useFactory: (config: AppConfig, logger: Logger, directory: PostgresTenantDirectory) => {
+      inject: [APP_CONFIG, LOGGER, PostgresTenantDirectory, CONTROL_DATABASE],
+      useFactory: (
+        config: AppConfig,
+        logger: Logger,
+        directory: PostgresTenantDirectory,
+        control: ControlDatabase,
+      ) => {
         const databases = new MikroOrmTenantDatabases({
           resolveUrl: (tenantId) => directory.connectionOf(tenantId),
           idleMs: config.tenantOrmIdleMs,
           // TENANT_CONNECTION_BUDGET / TENANT_CONNECTION_WAIT_MS (app-config.ts, ADR 0009).
           budget: new ConnectionBudget(config.tenantConnections.budget, config.tenantConnections.waitMs),
           logger,
+          // Projection checkpoints follow a re-base of the log after a restore (ADR 0024).
+          prepare: async (em, tenantId) => {
+            const alignment = await alignProjectionCheckpoints(em, control.pool, tenantId);
+            if (alignment === 'rebased')
+              logger.info({ tenantId }, 'projection checkpoints re-based onto the restored event log');
+          },
         });
         directory.attach(databases);
         return databases;

@@ -36,6 +36,8 @@ export type TenantDatabasesOptions = Readonly<{
   unavailableRetryMs?: number;
   /** A connect that takes longer fails (and counts as unreachable). */
   connectTimeoutMs?: number;
+  /** Runs when a tenant database is opened, after its migrations (the log alignment of its checkpoints). */
+  prepare?: (em: EntityManager, tenantId: string) => Promise<unknown>;
 }>;
 
 /** A tenant database found unreachable: since when, and until when requests fail fast. */
@@ -186,6 +188,7 @@ export class MikroOrmTenantDatabases implements TenantDatabases {
       const applied = await migrateTenantDatabase(orm.em.fork(), this.options.migrations ?? tenantMigrations);
       if (applied.length > 0) log?.info({ migrations: applied }, 'tenant database migrated');
       await claimMarker(orm.em.fork(), tenantId);
+      await this.options.prepare?.(orm.em.fork(), tenantId);
     } catch (error) {
       await orm.close();
       throw error;

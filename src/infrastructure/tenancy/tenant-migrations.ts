@@ -114,4 +114,16 @@ export const tenantMigrations: readonly TenantMigration[] = [
       `CREATE INDEX webhook_deliveries_newest_first ON webhook_deliveries (endpoint_id, at DESC, id DESC)`,
     ],
   },
+  {
+    // Issue 11, item 4: which event log the projection checkpoints are positions of (the identity of the
+    // cluster the log's positions belong to), so that they follow a re-base of the log (ADR 0024).
+    name: '0006_projection_checkpoints_log',
+    up: [
+      `CREATE TABLE projection_checkpoints_log (
+         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+         log_identity text NOT NULL,
+         updated_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    ],
+  },
 ];

@@ -12,6 +12,7 @@ import { EventStoreModule } from '../../infrastructure/event-store/event-store.m
 import { createLogger } from '../../infrastructure/logging/pino-logger.js';
 import { TenancyModule } from '../../infrastructure/tenancy/tenancy.module.js';
 import { projectionAdminProviders } from '../http/admin/admin.module.js';
+import { describeRestore, rebaseAfterRestore } from './restore.js';
 
 /**
  * `npm run conflux -- <command>`: the operator's CLI (commander). It runs the same application services
@@ -22,6 +23,7 @@ import { projectionAdminProviders } from '../http/admin/admin.module.js';
  *   projections rebuild --tenant <id>        rebuilds a tenant's reports read model, with a progress bar
  *   parked list [--subscription <name>]      events a subscription parked
  *   parked retry|skip <subscription> <id>    acts on one (recorded, with the user running the CLI)
+ *   restore rebase                           after a pg_dump restore into another cluster (ADR 0024)
  */
 @Module({})
 class OperatorModule {
@@ -131,6 +133,21 @@ for (const [name, description] of [
       }),
     );
 }
+
+program
+  .command('restore')
+  .description('after restoring the databases from pg_dump into another PostgreSQL cluster')
+  .command('rebase')
+  .description(
+    "re-bases the event log's positions and every checkpoint onto this cluster (idempotent; run with Conflux stopped)",
+  )
+  .action(async () => {
+    const config = loadConfig(process.env);
+    const logger = createLogger(process.env.LOG_LEVEL === undefined ? 'warn' : config.logLevel);
+    const report = await rebaseAfterRestore(config, logger);
+    for (const line of describeRestore(report)) console.log(line);
+    if (report.tenants.some((t) => t.error)) process.exitCode = 1;
+  });
 
 try {
   await program.parseAsync();
