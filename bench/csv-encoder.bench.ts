@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import { stringify as stringifySync } from 'csv-stringify/sync';
-import { CSV_COLUMNS, csvField, formatCents } from '../src/application/report/transactions-csv.js';
+import { CSV_COLUMNS, csvField, formatCents } from '../src/application/report/generate-report-files.js';
 import type { Transaction } from '../src/domain/report/provider-data.js';
 import { median, type Benchmark, type Figure } from './support.js';
 import { syntheticTransactions } from './synthetic-transactions.js';

@@ -1,17 +1,17 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { CreditReport, Period, TaxFiling } from '../../domain/report/provider-data.js';
+import type { CreditReport, Period, TaxFiling, Transaction } from '../../domain/report/provider-data.js';
 import type { ReportFile, Subject } from '../../domain/report/report.commands.js';
 import {
+  addCheckedTransaction,
+  checkTransaction,
   emptySummary,
+  rejectTransaction,
   finishSummary,
-  mergeSummary,
   type SummaryAccumulator,
 } from '../../domain/report/report-summary.js';
 import type { ObjectStorage } from '../ports/object-storage.port.js';
 import type { SummaryDocumentRenderer } from '../ports/summary-document.port.js';
-import { convertSlice, CSV_HEADER, type CsvSlice } from './transactions-csv.js';
-import { TransactionsCsvThreads } from './transactions-csv-threads.js';
 
 export type GeneratedFile = ReportFile;
 
@@ -31,11 +31,6 @@ export type GenerateReportFilesInput = Readonly<{
   generation?: string;
   /** Aborts the run (the worker lost its lease). */
   signal?: AbortSignal;
-  /**
-   * Worker threads converting the bank transactions; default: two (at most one per core, counting other
-   * stages running in this process) for a result of at least PARALLEL_FROM_BYTES, none below.
-   */
-  threads?: number;
 }>;
 
 /** A raw provider result that cannot be turned into a report (the worker retries, then fails the report). */
@@ -57,45 +52,100 @@ export const reportFileKey = (
   generation?: string,
 ): string => `tenants/${tenantId}/reports/${reportId}/${generation ? `${generation}/` : ''}${name}`;
 
+export const CSV_COLUMNS = [
+  'id',
+  'date',
+  'accountId',
+  'amount',
+  'currency',
+  'description',
+  'counterparty',
+  'category',
+] as const;
+const CSV_HEADER = `${CSV_COLUMNS.join(',')}\r\n`;
+
+/** RFC 4180: a field holding a comma, a quote, CR or LF is quoted, and its quotes are doubled. */
+const NEEDS_QUOTES = /[",\r\n]/;
+
+/**
+ * Text a spreadsheet would run as a formula (CSV/formula injection, OWASP): a cell starting with `=`, `+`,
+ * `-`, `@`, tab, CR or LF — also after leading whitespace, and their full-width forms (＝＋－＠), which some
+ * spreadsheet locales read as the ASCII ones.
+ */
+const FORMULA_START = /^[\t\r\n]|^\s*[=+\-@\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/**
+ * Provider text made inert for spreadsheets: a leading `'` before text that would start a formula
+ * (`=HYPERLINK(…)` → `'=HYPERLINK(…)`), OWASP's advice; other text unchanged. Only for text cells — the
+ * amount column is written by `formatCents`, so a negative amount stays a number.
+ */
+export const neutraliseFormula = (value: string): string => (FORMULA_START.test(value) ? `'${value}` : value);
+
+/**
+ * The usual cell, checked without a regular expression (they took ~18 % of the stage's CPU): it starts
+ * with printable ASCII other than `=`, `+`, `-` and `@` — so not with whitespace either, and FORMULA_START
+ * cannot match — and holds no comma, quote, CR or LF, so NEEDS_QUOTES cannot match. Such text is its own
+ * field.
+ */
+const isPlainCell = (value: string): boolean => {
+  const length = value.length;
+  if (length === 0) return true;
+  const first = value.charCodeAt(0);
+  if (first < 0x21 || first > 0x7e || first === 0x3d || first === 0x2b || first === 0x2d || first === 0x40)
+    return false;
+  for (let i = 1; i < length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x2c || c === 0x22 || c === 0x0d || c === 0x0a) return false;
+  }
+  return true;
+};
+
+/** One CSV text cell: neutralised (`neutraliseFormula`), then quoted per RFC 4180 where needed. */
+export const csvField = (value: string): string => {
+  if (isPlainCell(value)) return value;
+  const text = neutraliseFormula(value);
+  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
+
 /** Longest NDJSON line accepted (the raw result was capped the same way when stored). */
 const MAX_LINE_BYTES = 1024 * 1024;
 
-/** Converts one slice of complete NDJSON lines (UTF-8, no newline after the last): here or in a worker thread. */
-export type SliceConverter = (bytes: Buffer) => Promise<CsvSlice>;
+/** Two decimals from integer cents: `-1234` → `-12.34`, never `-12.3` or a float artefact. */
+export const formatCents = (cents: number): string => {
+  const abs = cents < 0 ? -cents : cents;
+  const fraction = abs % 100;
+  return `${cents < 0 ? '-' : ''}${(abs - fraction) / 100}.${fraction < 10 ? '0' : ''}${fraction}`;
+};
 
-/** The converter of the calling thread. */
-export const convertHere =
-  (period: Period): SliceConverter =>
-  (bytes) =>
-    Promise.resolve(convertSlice(bytes.toString('utf8'), period));
+/** Scalars become their text; null, missing, objects and arrays an empty field (never "null" or "[object Object]"). */
+const textOf = (value: unknown): string =>
+  typeof value === 'string'
+    ? value
+    : typeof value === 'number' || typeof value === 'boolean'
+      ? String(value)
+      : '';
+
+const isTransactionShaped = (tx: Transaction): boolean =>
+  typeof tx.accountId === 'string' &&
+  typeof tx.description === 'string' &&
+  typeof tx.counterparty === 'string' &&
+  typeof tx.category === 'string';
 
 /**
  * NDJSON transactions in, RFC 4180 CSV out, feeding the summary accumulator on the way: one pass, memory
- * bounded by a few slices. Lines are split on the raw bytes (no readline) into slices of complete lines of
- * about `sliceBytes`, so a multi-byte character cut by a chunk boundary is decoded only when complete.
- * Up to `inFlight` slices are converted at once (by worker threads); their CSV and figures are taken in
- * the slices' order, so the output is the same bytes whatever converts them.
+ * bounded by a chunk. Lines are split on the raw bytes (no readline): each chunk is decoded once up to its
+ * last newline, so a multi-byte character cut by a chunk boundary is decoded only when complete.
  */
 export class TransactionsToCsv extends Transform {
   rows = 0;
-  /** Lines of the slices taken so far. */
+  rejected = 0;
   private line = 0;
-  /** Complete lines not yet sent, each piece ending with its newline. */
-  private ready: Buffer[] = [];
-  private readyBytes = 0;
-  /** The bytes after the last newline (an unfinished line). */
-  private tail: Buffer[] = [];
-  private tailBytes = 0;
-  private readonly inFlight: Promise<CsvSlice>[] = [];
+  private rest: Buffer | undefined;
 
   constructor(
     private readonly summary: SummaryAccumulator,
     private readonly sourceKey: string,
-    private readonly convert: SliceConverter,
-    private readonly options: Readonly<{ sliceBytes: number; inFlight: number }> = {
-      sliceBytes: 0,
-      inFlight: 1,
-    },
+    private readonly period: Period,
   ) {
     super({ writableHighWaterMark: 1024 * 1024, readableHighWaterMark: 1024 * 1024 });
     this.push(CSV_HEADER);
@@ -104,64 +154,74 @@ export class TransactionsToCsv extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     const end = chunk.lastIndexOf(10);
     if (end === -1) {
-      this.tail.push(chunk);
-      this.tailBytes += chunk.length;
+      this.rest = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
       // One line may not grow without bound (a provider sending one endless line).
-      if (this.tailBytes > MAX_LINE_BYTES) {
-        this.send(this.ready, this.readyBytes - 1);
-        const error = { line: 1, detail: 'line longer than 1 MiB' };
-        this.inFlight.push(Promise.resolve({ csv: '', rows: 0, lines: 0, summaries: [], error }));
-        return this.takeInOrder(0, done);
-      }
+      if (this.rest.length > MAX_LINE_BYTES)
+        return done(new InvalidProviderDataError(this.sourceKey, this.line + 1, 'line longer than 1 MiB'));
       return done();
     }
-    this.ready.push(...this.tail, chunk.subarray(0, end + 1));
-    this.readyBytes += this.tailBytes + end + 1;
-    this.tail = end + 1 < chunk.length ? [chunk.subarray(end + 1)] : [];
-    this.tailBytes = chunk.length - end - 1;
-    if (this.readyBytes >= this.options.sliceBytes) {
-      this.send(this.ready, this.readyBytes - 1);
-      this.ready = [];
-      this.readyBytes = 0;
-    }
-    this.takeInOrder(this.options.inFlight - 1, done);
+    const complete = this.rest ? Buffer.concat([this.rest, chunk.subarray(0, end)]) : chunk.subarray(0, end);
+    this.rest = end + 1 < chunk.length ? chunk.subarray(end + 1) : undefined;
+    this.convert(complete.toString('utf8'), done);
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.tailBytes > 0) this.send([...this.ready, ...this.tail], this.readyBytes + this.tailBytes);
-    else this.send(this.ready, this.readyBytes - 1);
-    this.takeInOrder(0, done);
+    if (this.rest === undefined) return done();
+    const last = this.rest.toString('utf8');
+    this.rest = undefined;
+    this.convert(last, done);
   }
 
-  /** Sends the first `bytes` of `pieces` to be converted (nothing when there are no pieces). */
-  private send(pieces: Buffer[], bytes: number): void {
-    if (pieces.length === 0) return;
-    const converted = this.convert(
-      (pieces.length === 1 ? pieces[0] : Buffer.concat(pieces)).subarray(0, bytes),
-    );
-    // Awaited in order by takeInOrder(); a slice failing meanwhile is not an unhandled rejection.
-    converted.catch(() => undefined);
-    this.inFlight.push(converted);
-  }
-
-  /** Takes converted slices in order until at most `pending` are left, then calls `done`. */
-  private takeInOrder(pending: number, done: TransformCallback): void {
-    const next = async (): Promise<void> => {
-      while (this.inFlight.length > pending) {
-        const slice = await this.inFlight.shift()!;
-        if (slice.error)
-          throw new InvalidProviderDataError(
-            this.sourceKey,
-            this.line + slice.error.line,
-            slice.error.detail,
-          );
-        this.line += slice.lines;
-        this.rows += slice.rows;
-        for (const figures of slice.summaries) mergeSummary(this.summary, figures);
-        if (slice.csv.length > 0) this.push(slice.csv);
+  private convert(text: string, done: TransformCallback): void {
+    let out = '';
+    try {
+      let start = 0;
+      while (start <= text.length) {
+        let newline = text.indexOf('\n', start);
+        if (newline === -1) newline = text.length;
+        this.line++;
+        // Blank lines (and a lone CR of CRLF files) carry no transaction.
+        if (newline - start > 1 || (newline - start === 1 && text.charCodeAt(start) !== 13)) {
+          out += this.row(text.slice(start, newline));
+        }
+        start = newline + 1;
       }
-    };
-    next().then(() => done(), done);
+    } catch (error) {
+      return done(error as Error);
+    }
+    if (out === '') done();
+    else done(null, out);
+  }
+
+  private row(line: string): string {
+    let tx: Transaction;
+    try {
+      tx = JSON.parse(line) as Transaction;
+    } catch {
+      throw new InvalidProviderDataError(this.sourceKey, this.line, 'not a JSON object');
+    }
+    if (typeof tx !== 'object' || tx === null || Array.isArray(tx))
+      throw new InvalidProviderDataError(this.sourceKey, this.line, 'not a JSON object');
+    // A row that breaks a rule is left out of the CSV and the figures, and counted in summary.json.
+    const checked = checkTransaction(tx, this.period);
+    if ('rejected' in checked) {
+      rejectTransaction(this.summary, checked.rejected);
+      this.rejected++;
+      return '';
+    }
+    // Optional text (a missing description or counterparty) becomes an empty field, not "null".
+    if (!isTransactionShaped(tx)) {
+      tx = {
+        ...tx,
+        accountId: textOf(tx.accountId),
+        description: textOf(tx.description),
+        counterparty: textOf(tx.counterparty),
+        category: textOf(tx.category),
+      };
+    }
+    addCheckedTransaction(this.summary, tx, checked.cents);
+    this.rows++;
+    return `${csvField(tx.id)},${csvField(tx.date)},${csvField(tx.accountId)},${formatCents(checked.cents)},${csvField(tx.currency)},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
   }
 }
 
@@ -206,68 +266,39 @@ const readTaxFilings = async (storage: ObjectStorage, key: string): Promise<TaxF
     return Array.isArray(filings) ? (filings as TaxFiling[]) : [doc as TaxFiling];
   });
 
-/** Bank results from this size on are converted by worker threads (smaller ones: starting threads costs more). */
-const PARALLEL_FROM_BYTES = 8 * 1024 * 1024;
-/**
- * Bytes of NDJSON per slice sent to a worker thread (~1,200 rows, one read chunk of local storage). Larger
- * slices keep more of each thread's garbage alive across collections: at 1 MiB the stage peaked at ~460 MB
- * RSS against ~240 MB at 256 KiB, for no measurable gain in CPU.
- */
-const SLICE_BYTES = 256 * 1024;
-
-/** `transactions.csv` from the bank result, one pass, feeding `summary` on the way. */
-const writeTransactionsCsv = async (
-  {
-    storage,
-    tenantId,
-    reportId,
-    period,
-    inputs,
-    generation,
-    signal,
-    threads: wanted,
-  }: GenerateReportFilesInput,
-  summary: SummaryAccumulator,
-): Promise<GeneratedFile> => {
-  const large = async () => ((await storage.head(inputs.bankKey))?.bytes ?? 0) >= PARALLEL_FROM_BYTES;
-  const threads = TransactionsCsvThreads.open(wanted ?? ((await large()) ? 2 : 0), period);
-  try {
-    const csv = threads
-      ? new TransactionsToCsv(summary, inputs.bankKey, (bytes) => threads.convert(bytes), {
-          sliceBytes: SLICE_BYTES,
-          inFlight: 2 * threads.size,
-        })
-      : new TransactionsToCsv(summary, inputs.bankKey, convertHere(period));
-    const source = await storage.get(inputs.bankKey);
-    // put() drains `csv` while pipeline() fills it: either side failing destroys the other, so both settle.
-    const [stored] = await Promise.all([
-      storage.put(reportFileKey(tenantId, reportId, 'transactions.csv', generation), csv, {
-        contentType: 'text/csv',
-      }),
-      pipeline(source, csv, ...(signal ? [{ signal }] : [])),
-    ]);
-    return { name: 'transactions.csv', contentType: 'text/csv', rows: csv.rows, ...stored };
-  } finally {
-    await threads?.close();
-  }
-};
-
 /**
  * The file stage: stored raw results → `transactions.csv`, `summary.json` and `summary.pdf` in storage.
  * The bank transactions are streamed once (source → CSV → storage, with back-pressure through `pipeline`)
  * while the summary is accumulated, so memory does not grow with the number of rows; both summary files
- * are then drawn from that one summary object. Large results are parsed and encoded by worker threads, in
- * slices whose output is taken in order (docs/adr/0027): the files are the same bytes either way.
+ * are then drawn from that one summary object.
  */
-export const generateReportFiles = async (input: GenerateReportFilesInput): Promise<GeneratedFile[]> => {
-  const { storage, documents, tenantId, reportId, subject, period, inputs, generatedAt, generation } = input;
+export const generateReportFiles = async ({
+  storage,
+  documents,
+  tenantId,
+  reportId,
+  subject,
+  period,
+  inputs,
+  generatedAt,
+  generation,
+  signal,
+}: GenerateReportFilesInput): Promise<GeneratedFile[]> => {
   const [credit, taxFilings] = await Promise.all([
     readCredit(storage, inputs.creditKey),
     readTaxFilings(storage, inputs.taxKey),
   ]);
 
   const summary = emptySummary();
-  const csvFile = await writeTransactionsCsv(input, summary);
+  const csv = new TransactionsToCsv(summary, inputs.bankKey, period);
+  const source = await storage.get(inputs.bankKey);
+  // put() drains `csv` while pipeline() fills it: either side failing destroys the other, so both settle.
+  const [storedCsv] = await Promise.all([
+    storage.put(reportFileKey(tenantId, reportId, 'transactions.csv', generation), csv, {
+      contentType: 'text/csv',
+    }),
+    pipeline(source, csv, ...(signal ? [{ signal }] : [])),
+  ]);
 
   const figures = finishSummary(summary, { subject, period, generatedAt, credit, taxFilings });
   const storedSummary = await storage.put(
@@ -282,7 +313,7 @@ export const generateReportFiles = async (input: GenerateReportFilesInput): Prom
   );
 
   return [
-    csvFile,
+    { name: 'transactions.csv', contentType: 'text/csv', rows: csv.rows, ...storedCsv },
     { name: 'summary.json', contentType: 'application/json', ...storedSummary },
     { name: documents.fileName, contentType: documents.contentType, ...storedDocument },
   ];

@@ -113,47 +113,6 @@ export const rejectTransaction = (acc: SummaryAccumulator, reason: RejectionReas
   return acc;
 };
 
-/**
- * Adds the figures of `from` to `into` (in place; returns `into`), as if `from`'s rows had been added to
- * `into` one by one after its own. Exact when `from` holds rows of one currency only (or none: rejections
- * only), which is what lets slices of one result be summed apart — in worker threads — and merged in their
- * order: the first currency merged becomes the report currency, and the rows of a slice in another one are
- * counted in `otherCurrencies`, as addCheckedTransaction would have. Cents are integers, so sums do not
- * depend on the grouping.
- */
-export const mergeSummary = (into: SummaryAccumulator, from: SummaryAccumulator): SummaryAccumulator => {
-  for (const [reason, count] of from.rejected)
-    into.rejected.set(reason, (into.rejected.get(reason) ?? 0) + count);
-  for (const [currency, count] of from.otherCurrencies)
-    into.otherCurrencies.set(currency, (into.otherCurrencies.get(currency) ?? 0) + count);
-  if (from.currency === null) return into;
-  if (into.currency === null) into.currency = from.currency;
-  if (into.currency !== from.currency) {
-    into.otherCurrencies.set(from.currency, (into.otherCurrencies.get(from.currency) ?? 0) + from.count);
-    return into;
-  }
-  into.count += from.count;
-  into.inCents += from.inCents;
-  into.outCents += from.outCents;
-  for (const [month, { inCents, outCents }] of from.months) {
-    const bucket = into.months.get(month);
-    if (bucket === undefined) into.months.set(month, { inCents, outCents });
-    else {
-      bucket.inCents += inCents;
-      bucket.outCents += outCents;
-    }
-  }
-  for (const [name, { outCents, count }] of from.categories) {
-    const category = into.categories.get(name);
-    if (category === undefined) into.categories.set(name, { outCents, count });
-    else {
-      category.outCents += outCents;
-      category.count += count;
-    }
-  }
-  return into;
-};
-
 const money = (cents: number): number => cents / 100;
 
 /** Largest amount taken as real, in currency units; anything larger is a provider error (e.g. `1e21`). */
@@ -195,7 +154,15 @@ export type RejectionReason =
 /** ISO 4217 codes the runtime knows (Intl's list: current and historic codes). */
 const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 
-const isCurrencyCode = (text: string): boolean => /^[A-Z]{3}$/.test(text) && CURRENCIES.has(text);
+/** The last currency found valid: a provider's rows nearly always repeat it. */
+let lastCurrency = '';
+
+const isCurrencyCode = (text: string): boolean => {
+  if (text === lastCurrency) return true;
+  if (!/^[A-Z]{3}$/.test(text) || !CURRENCIES.has(text)) return false;
+  lastCurrency = text;
+  return true;
+};
 
 /** The last date found valid: provider rows come in date order, so most rows repeat the one before. */
 let lastCalendarDate = '';

@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 import fc from 'fast-check';
-import { csvField, neutraliseFormula } from '../../../../src/application/report/transactions-csv.js';
+import { csvField, neutraliseFormula } from '../../../../src/application/report/generate-report-files.js';
 
 /**
  * The file stage quotes CSV fields by hand (4× faster than csv-stringify, bench/RESULTS.md). csv-stringify

@@ -6,7 +6,6 @@ import {
   checkTransaction,
   emptySummary,
   finishSummary,
-  mergeSummary,
   monthsOf,
   rejectTransaction,
   toCents,
@@ -103,50 +102,6 @@ describe('report summary', () => {
     expect(summary.currency).toBe('EUR');
     expect(summary.totals).toEqual({ count: 1, moneyIn: 10, moneyOut: 0, net: 10 });
     expect(summary.otherCurrencies).toEqual([{ currency: 'USD', count: 2 }]);
-  });
-
-  it('given rows summed in slices, one accumulator per currency, when merged in order, then the figures equal one pass', () => {
-    const row = fc.record({
-      day: fc.integer({ min: 0, max: 119 }),
-      cents: fc.integer({ min: -500_000, max: 500_000 }),
-      category: fc.constantFrom('a', 'b', 'c'),
-      currency: fc.constantFrom('EUR', 'EUR', 'USD', 'GBP'),
-      rejected: fc.option(fc.constantFrom('invalid_date' as const, 'outside_period' as const)),
-    });
-    fc.assert(
-      fc.property(
-        fc.array(row, { maxLength: 60 }),
-        fc.array(fc.integer({ min: 1, max: 9 })),
-        (rows, cuts) => {
-          const date = (day: number) => new Date(Date.UTC(2024, 0, 1 + day)).toISOString().slice(0, 10);
-          const onePass = emptySummary();
-          for (const r of rows) {
-            if (r.rejected) rejectTransaction(onePass, r.rejected);
-            else addTransaction(onePass, tx(date(r.day), r.cents / 100, r.category, r.currency));
-          }
-          const merged = emptySummary();
-          for (let start = 0, i = 0; start < rows.length; i++) {
-            const size = cuts.length > 0 ? cuts[i % cuts.length] : rows.length;
-            const slice = rows.slice(start, (start += size));
-            const rejected = emptySummary();
-            const byCurrency = new Map<string, ReturnType<typeof emptySummary>>();
-            for (const r of slice) {
-              if (r.rejected) rejectTransaction(rejected, r.rejected);
-              else {
-                if (!byCurrency.has(r.currency))
-                  byCurrency.set(r.currency, { ...emptySummary(), currency: r.currency });
-                addTransaction(
-                  byCurrency.get(r.currency)!,
-                  tx(date(r.day), r.cents / 100, r.category, r.currency),
-                );
-              }
-            }
-            for (const part of [rejected, ...byCurrency.values()]) mergeSummary(merged, part);
-          }
-          expect(finishSummary(merged, context)).toEqual(finishSummary(onePass, context));
-        },
-      ),
-    );
   });
 
   it('carries subject, period, time, credit and tax filings (by year)', () => {
