@@ -93,7 +93,7 @@ const isPlainCell = (value: string): boolean => {
   const first = value.charCodeAt(0);
   if (first < 0x21 || first > 0x7e || first === 0x3d || first === 0x2b || first === 0x2d || first === 0x40)
     return false;
-  for (let i = 1; i < length; i++) {
+  for (let i = 0; i < length; i++) {
     const c = value.charCodeAt(i);
     if (c === 0x2c || c === 0x22 || c === 0x0d || c === 0x0a) return false;
   }
