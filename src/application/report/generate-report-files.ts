@@ -81,8 +81,28 @@ const FORMULA_START = /^[\t\r\n]|^\s*[=+\-@\uFF1D\uFF0B\uFF0D\uFF20]/;
  */
 export const neutraliseFormula = (value: string): string => (FORMULA_START.test(value) ? `'${value}` : value);
 
+/**
+ * The usual cell, checked without a regular expression (quoting took ~12 % of the stage's CPU): it starts
+ * with printable ASCII other than `=`, `+`, `-` and `@` — so not with whitespace either, and FORMULA_START
+ * cannot match — and holds no comma, quote, CR or LF, so NEEDS_QUOTES cannot match. Such text is its own
+ * field.
+ */
+const isPlainCell = (value: string): boolean => {
+  const length = value.length;
+  if (length === 0) return true;
+  const first = value.charCodeAt(0);
+  if (first < 0x21 || first > 0x7e || first === 0x3d || first === 0x2b || first === 0x2d || first === 0x40)
+    return false;
+  for (let i = 0; i < length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x2c || c === 0x22 || c === 0x0d || c === 0x0a) return false;
+  }
+  return true;
+};
+
 /** One CSV text cell: neutralised (`neutraliseFormula`), then quoted per RFC 4180 where needed. */
 export const csvField = (value: string): string => {
+  if (isPlainCell(value)) return value;
   const text = neutraliseFormula(value);
   return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 };

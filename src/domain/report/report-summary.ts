@@ -154,7 +154,15 @@ export type RejectionReason =
 /** ISO 4217 codes the runtime knows (Intl's list: current and historic codes). */
 const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 
-const isCurrencyCode = (text: string): boolean => /^[A-Z]{3}$/.test(text) && CURRENCIES.has(text);
+/** The last currency found valid: a provider's rows nearly always repeat it. */
+let lastCurrency = '';
+
+const isCurrencyCode = (text: string): boolean => {
+  if (text === lastCurrency) return true;
+  if (!/^[A-Z]{3}$/.test(text) || !CURRENCIES.has(text)) return false;
+  lastCurrency = text;
+  return true;
+};
 
 /** The last date found valid: provider rows come in date order, so most rows repeat the one before. */
 let lastCalendarDate = '';

@@ -31,6 +31,8 @@ describe('csvField', () => {
     ['two\nlines', '"two\nlines"'],
     ['cr\r', '"cr\r"'],
     ['', ''],
+    ['"leading quote', '"""leading quote"'],
+    [',leading comma', '",leading comma"'],
   ])('encodes %j as %j', (input, expected) => {
     expect(csvField(input)).toBe(expected);
   });
