@@ -208,7 +208,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * Sends one notification after the commit of every append, but never more than one at a time nor one per
+   * Sends one notification after the commit of every append, but never two at a time nor two within
    * `notifyIntervalMs`: the first append after a quiet spell is announced at once, and appends that commit
    * meanwhile share the next notification.
    */
