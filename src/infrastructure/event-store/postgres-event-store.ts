@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type {
   AppendResult,
@@ -10,7 +11,7 @@ import type {
   SubscribeOptions,
 } from '../../application/ports/event-store.port.js';
 import { migrateSchema } from '../postgres/transaction.js';
-import { appendEvents, lockForAppend } from './append.js';
+import { appendEvents, appendEventsWithin, lockForAppend } from './append.js';
 import { checkLogIdentity } from './log-identity.js';
 import { readPage, readStream } from './reads.js';
 import { assertCount, decodeCheckpoint, EVENT_STORE_MIGRATION_LOCK, SCHEMA, toRecordedEvent } from './sql.js';
@@ -28,6 +29,11 @@ export type PostgresEventStoreOptions = Readonly<{
   batchSize?: number;
   /** `pg_notify` after appends (coalesced) so subscribers in every process wake at once. Default true. */
   notify?: boolean;
+  /**
+   * Least time between two notifications of `appendToStream`, in ms: under a stream of appends one wake-up
+   * per interval stands for all of them. Default 5.
+   */
+  notifyIntervalMs?: number;
   /** LISTEN/NOTIFY channel. Default `conflux_events`. */
   channel?: string;
   /**
@@ -69,6 +75,7 @@ export class PostgresEventStore implements EventStore {
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly notify: boolean;
+  private readonly notifyIntervalMs: number;
   private readonly channel: string;
   private readonly listener: ChangeListener;
   private readonly tail: LogTail;
@@ -84,6 +91,8 @@ export class PostgresEventStore implements EventStore {
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.batchSize = options.batchSize ?? 500;
     this.notify = options.notify ?? true;
+    this.notifyIntervalMs = options.notifyIntervalMs ?? 5;
+    assertCount(this.notifyIntervalMs, 'notifyIntervalMs');
     this.channel = options.channel ?? 'conflux_events';
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.channel))
       throw new TypeError(`Invalid notification channel ${JSON.stringify(this.channel)}`);
@@ -148,13 +157,7 @@ export class PostgresEventStore implements EventStore {
     events: readonly NewEvent[],
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
-    const result = await appendEvents(
-      this.pool,
-      streamName,
-      events,
-      options.expectedRevision ?? 'any',
-      undefined,
-    );
+    const result = await appendEvents(this.pool, streamName, events, options.expectedRevision ?? 'any');
     if (this.notify) this.announce();
     return result;
   }
@@ -163,6 +166,7 @@ export class PostgresEventStore implements EventStore {
    * Appends with a client the caller holds, typically inside its own transaction: the events become
    * visible, and subscribers are notified, when the caller commits. The transaction must not have
    * written before (AppendLockTooLateError): call {@link lockForAppend} right after BEGIN when it must.
+   * A WrongExpectedVersionError leaves the transaction usable (the append runs under a savepoint).
    */
   async appendWithin(
     client: pg.ClientBase,
@@ -171,7 +175,7 @@ export class PostgresEventStore implements EventStore {
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
     await lockForAppend(client);
-    return appendEvents(
+    return appendEventsWithin(
       client,
       streamName,
       events,
@@ -224,8 +228,9 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * Sends one notification after the commit of every append, but never more than one at a time: appends
-   * that commit while one is in flight share the next.
+   * Sends one notification after the commit of every append, but never two at a time nor two within
+   * `notifyIntervalMs`: the first append after a quiet spell is announced at once, and appends that commit
+   * meanwhile share the next notification.
    */
   private announce(): void {
     if (this.closing.signal.aborted) return;
@@ -234,16 +239,16 @@ export class PostgresEventStore implements EventStore {
       return;
     }
     this.notifying = true;
-    void this.pool
-      .query('SELECT pg_notify($1, $2)', [this.channel, ''])
+    void Promise.all([
       // A lost wake-up only delays subscribers until their next poll.
-      .catch(() => undefined)
-      .finally(() => {
-        this.notifying = false;
-        if (this.notifyAgain) {
-          this.notifyAgain = false;
-          this.announce();
-        }
-      });
+      this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '']).catch(() => undefined),
+      sleep(this.notifyIntervalMs, undefined, { signal: this.closing.signal }).catch(() => undefined),
+    ]).finally(() => {
+      this.notifying = false;
+      if (this.notifyAgain) {
+        this.notifyAgain = false;
+        this.announce();
+      }
+    });
   }
 }

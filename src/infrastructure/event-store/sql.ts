@@ -11,16 +11,12 @@ import type {
 /** The schema, row shapes and SQL helpers shared by the reads, the appends and the subscriptions. */
 
 export const STREAM_REVISION_CONSTRAINT = 'events_stream_name_revision_key';
-export const STREAM_NAME_CONSTRAINT = 'streams_pkey';
 
 /** The advisory lock name the schema's migration runs under; a re-base takes it too. */
 export const EVENT_STORE_MIGRATION_LOCK = 'conflux.event_store';
 
+// Databases created before ADR 0026 also have a `streams` table, no longer read or written.
 export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS streams (
-  stream_name text PRIMARY KEY,
-  revision bigint NOT NULL
-);
 CREATE TABLE IF NOT EXISTS events (
   position bigserial PRIMARY KEY,
   transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),

@@ -127,6 +127,17 @@ const untilSubscriberIdle = (database: string, listening = true): Promise<void> 
     return row.listening === (listening ? 1 : 0) && row.read >= 1 && row.busy === 0;
   });
 
+/** Until `count` sessions of `database` wait for another transaction to end (a unique index's check does). */
+const untilWaitingOnTransactions = (database: string, count: number): Promise<void> =>
+  until(`${count} sessions wait for another transaction`, async () => {
+    const [row] = await onCluster<{ waiting: number }>(
+      `SELECT count(*)::int AS waiting FROM pg_stat_activity
+       WHERE datname = $1 AND wait_event_type = 'Lock' AND wait_event = 'transactionid'`,
+      [database],
+    );
+    return row.waiting >= count;
+  });
+
 /** The time from an append to its delivery to an already idle subscriber. */
 const deliveryDelay = async (
   store: PostgresEventStore,
@@ -164,6 +175,31 @@ describe('PostgresEventStore on PostgreSQL', () => {
     } finally {
       await store.close();
       await fresh.drop();
+    }
+  });
+
+  it('migrates a database of the streams-table era: the events stay, the old table is left unused', async () => {
+    const old = await createTestDatabase('event_store_streams_era');
+    const direct = new pg.Client({ connectionString: old.url });
+    await direct.connect();
+    const store = await PostgresEventStore.create(old.url, { migrate: false });
+    try {
+      // What that schema held: a stream's events and its revision row, here one behind, as no append left it.
+      await direct.query('CREATE TABLE streams (stream_name text PRIMARY KEY, revision bigint NOT NULL)');
+      await store.migrate();
+      await store.appendToStream('cat-t.a', [event('A', 't'), event('B', 't')]);
+      await direct.query(`INSERT INTO streams VALUES ('cat-t.a', 0)`);
+      await store.migrate();
+
+      const next = await store.appendToStream('cat-t.a', [event('C', 't')], { expectedRevision: 1 });
+
+      expect(next.nextExpectedRevision).toBe(2);
+      expect((await store.readStream('cat-t.a')).map((e) => e.type)).toEqual(['A', 'B', 'C']);
+      expect((await direct.query('SELECT revision::int FROM streams')).rows).toEqual([{ revision: 0 }]);
+    } finally {
+      await direct.end();
+      await store.close();
+      await old.drop();
     }
   });
 
@@ -232,30 +268,71 @@ describe('PostgresEventStore on PostgreSQL', () => {
       expect(received.map((e) => e.data)).toEqual([{ n: 3 }]);
     });
 
-    it('maps a violation of the unique (stream, revision) backstop to WrongExpectedVersionError', async () => {
+    it('settles a race its snapshot cannot see: any and stream_exists take the next revision, no_stream and an exact revision lose', async () => {
+      const tenant = `t${uid()}`;
+      const [fresh, open, exact, exists] = ['fresh', 'open', 'exact', 'exists'].map(
+        (s) => `c-${tenant}.${s}`,
+      );
+      await store.appendToStream(exact, [event('Base', tenant)]);
+      await store.appendToStream(exists, [event('Base', tenant)]);
+      const winner = await openTransaction(db.url);
+      try {
+        for (const stream of [fresh, open, exact, exists])
+          await store.appendWithin(winner, stream, [event('Won', tenant)]);
+        // Each reads its stream without the winner's rows, then waits on the unique index for its commit.
+        const racing = [
+          store.appendToStream(fresh, [event('Lost', tenant)], { expectedRevision: 'no_stream' }),
+          store.appendToStream(open, [event('Later', tenant)], { expectedRevision: 'any' }),
+          store.appendToStream(exact, [event('Lost', tenant)], { expectedRevision: 0 }),
+          store.appendToStream(exists, [event('Later', tenant)], { expectedRevision: 'stream_exists' }),
+        ].map((append) => append.catch((error: unknown) => error));
+        await untilWaitingOnTransactions(db.name, 4);
+        await winner.query('COMMIT');
+        const [noStream, any, exactly, streamExists] = await Promise.all(racing);
+
+        expect(noStream).toBeInstanceOf(WrongExpectedVersionError);
+        expect(noStream).toMatchObject({ streamName: fresh, expected: 'no_stream', actual: 0 });
+        expect(any).toMatchObject({ nextExpectedRevision: 1 });
+        expect(exactly).toBeInstanceOf(WrongExpectedVersionError);
+        expect(exactly).toMatchObject({ streamName: exact, expected: 0, actual: 1 });
+        expect(streamExists).toMatchObject({ nextExpectedRevision: 2 });
+        const types = async (stream: string) =>
+          (await store.readStream(stream)).map((e) => `${e.revision}${e.type}`);
+        expect(await types(fresh)).toEqual(['0Won']);
+        expect(await types(open)).toEqual(['0Won', '1Later']);
+        expect(await types(exact)).toEqual(['0Base', '1Won']);
+        expect(await types(exists)).toEqual(['0Base', '1Won', '2Later']);
+      } finally {
+        await winner.end();
+      }
+    });
+
+    it('appendWithin that loses a race leaves its transaction usable, with nothing of the lost append in it', async () => {
       const tenant = `t${uid()}`;
       const streamName = `c-${tenant}.a`;
-      const direct = new pg.Client({ connectionString: db.url });
-      await direct.connect();
+      const winner = await openTransaction(db.url);
+      const loser = await openTransaction(db.url);
       try {
-        // A row written around the streams table, as a buggy tool or a manual fix might.
-        await direct.query(
-          `INSERT INTO events (stream_name, revision, id, type, data, metadata, tenant_id, category)
-           VALUES ($1, 0, gen_random_uuid(), 'Sneaked', '{}', '{}', $2, 'c')`,
-          [streamName, tenant],
-        );
+        await store.appendWithin(winner, streamName, [event('Won', tenant)], {
+          expectedRevision: 'no_stream',
+        });
+        const lost = store
+          .appendWithin(loser, streamName, [event('Lost', tenant)], { expectedRevision: 'no_stream' })
+          .catch((error: unknown) => error);
+        await untilWaitingOnTransactions(db.name, 1);
+        await winner.query('COMMIT');
 
-        const error = await store
-          .appendToStream(streamName, [event('A', tenant)], { expectedRevision: 'no_stream' })
-          .catch((e: unknown) => e);
+        expect(await lost).toMatchObject({ streamName, expected: 'no_stream', actual: 0 });
+        const next = await store.appendWithin(loser, streamName, [event('Next', tenant)], {
+          expectedRevision: 0,
+        });
+        await loser.query('COMMIT');
 
-        expect(error).toBeInstanceOf(WrongExpectedVersionError);
-        expect(error).toMatchObject({ streamName, expected: 'no_stream' });
-        expect(
-          (await direct.query('SELECT 1 FROM streams WHERE stream_name = $1', [streamName])).rowCount,
-        ).toBe(0);
+        expect(next.nextExpectedRevision).toBe(1);
+        expect((await store.readStream(streamName)).map((e) => e.type)).toEqual(['Won', 'Next']);
       } finally {
-        await direct.end();
+        await winner.end();
+        await loser.end();
       }
     });
 
