@@ -1,3 +1,4 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import type pg from 'pg';
 import type { LogFilter, RecordedEvent } from '../../application/ports/event-store.port.js';
 import { compareCursors, matchesFilter, type LogTail, type TailEvent, type TailStep } from './log-tail.js';
@@ -42,7 +43,7 @@ export async function* subscribePages(options: PageSubscription): AsyncIterable<
     if (!follower) {
       // The tail started after this cursor (an event held back by a transaction still open, or a cursor
       // handed in from a stream read): read again at the next poll.
-      await abortableDelay(pollIntervalMs, signal);
+      await wait(pollIntervalMs, undefined, { signal }).catch(() => undefined);
       continue;
     }
     try {
@@ -72,14 +73,3 @@ export async function* subscribePages(options: PageSubscription): AsyncIterable<
 }
 
 const eventOf = (tailEvent: TailEvent): RecordedEvent => tailEvent.event;
-
-const abortableDelay = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
