@@ -20,8 +20,6 @@ export const applyWorkChanges = async (
   }
 };
 
-const column = <T, V>(rows: readonly T[], pick: (row: T) => V): V[] => rows.map(pick);
-
 const STATEMENTS: {
   [Op in WorkChange['op']]: (client: pg.ClientBase, changes: Change<Op>[]) => Promise<unknown>;
 } = {
@@ -35,14 +33,14 @@ const STATEMENTS: {
          AS c(tenant_id, report_id, step, kind, attempt, job_id, deadline_ms, payload)
        ON CONFLICT (tenant_id, report_id, step) DO NOTHING`,
       [
-        column(items, (i) => i.tenantId),
-        column(items, (i) => i.reportId),
-        column(items, (i) => i.step),
-        column(items, (i) => i.kind),
-        column(items, (i) => i.attempt),
-        column(items, (i) => i.jobId),
-        column(items, (i) => i.deadlineInMs),
-        column(items, (i) =>
+        items.map((i) => i.tenantId),
+        items.map((i) => i.reportId),
+        items.map((i) => i.step),
+        items.map((i) => i.kind),
+        items.map((i) => i.attempt),
+        items.map((i) => i.jobId),
+        items.map((i) => i.deadlineInMs),
+        items.map((i) =>
           JSON.stringify({ subject: i.subject, period: i.period, traceparent: i.traceparent }),
         ),
       ],
@@ -54,10 +52,10 @@ const STATEMENTS: {
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(tenant_id, report_id, step, job_id)
        WHERE w.tenant_id = c.tenant_id AND w.report_id = c.report_id AND w.step = c.step AND w.job_id IS NULL`,
       [
-        column(changes, (c) => c.tenantId),
-        column(changes, (c) => c.reportId),
-        column(changes, (c) => c.step),
-        column(changes, (c) => c.jobId),
+        changes.map((c) => c.tenantId),
+        changes.map((c) => c.reportId),
+        changes.map((c) => c.step),
+        changes.map((c) => c.jobId),
       ],
     ),
   // Usually a no-op: the worker moved its row right after the append. It matters when the worker died in
@@ -69,11 +67,11 @@ const STATEMENTS: {
          AS c(tenant_id, report_id, step, attempt, due_at)
        WHERE w.tenant_id = c.tenant_id AND w.report_id = c.report_id AND w.step = c.step AND w.attempt < c.attempt`,
       [
-        column(changes, (c) => c.tenantId),
-        column(changes, (c) => c.reportId),
-        column(changes, (c) => c.step),
-        column(changes, (c) => c.attempt),
-        column(changes, (c) => c.dueAt),
+        changes.map((c) => c.tenantId),
+        changes.map((c) => c.reportId),
+        changes.map((c) => c.step),
+        changes.map((c) => c.attempt),
+        changes.map((c) => c.dueAt),
       ],
     ),
   delete: (client, changes) =>
@@ -81,11 +79,7 @@ const STATEMENTS: {
       `DELETE FROM scheduled_work w USING unnest($1::text[], $2::text[], $3::text[]) AS c(tenant_id, report_id, step)
        WHERE w.queue = 'report' AND w.tenant_id = c.tenant_id AND w.report_id = c.report_id
          AND (c.step IS NULL OR w.step = c.step)`,
-      [
-        column(changes, (c) => c.tenantId),
-        column(changes, (c) => c.reportId),
-        column(changes, (c) => c.step ?? null),
-      ],
+      [changes.map((c) => c.tenantId), changes.map((c) => c.reportId), changes.map((c) => c.step ?? null)],
     ),
   'generate-when-providers-done': (client, changes) =>
     client.query(
@@ -96,9 +90,9 @@ const STATEMENTS: {
                          WHERE w.queue = 'report' AND w.tenant_id = c.tenant_id AND w.report_id = c.report_id)
        ON CONFLICT DO NOTHING`,
       [
-        column(changes, (c) => c.tenantId),
-        column(changes, (c) => c.reportId),
-        column(changes, (c) => JSON.stringify({ traceparent: c.traceparent })),
+        changes.map((c) => c.tenantId),
+        changes.map((c) => c.reportId),
+        changes.map((c) => JSON.stringify({ traceparent: c.traceparent })),
       ],
     ),
   'expire-at': (client, changes) =>
@@ -107,10 +101,6 @@ const STATEMENTS: {
        SELECT c.tenant_id, c.report_id, 'retention', 'expire', c.due_at, c.due_at, '{}'::jsonb
        FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS c(tenant_id, report_id, due_at)
        ON CONFLICT DO NOTHING`,
-      [
-        column(changes, (c) => c.tenantId),
-        column(changes, (c) => c.reportId),
-        column(changes, (c) => c.dueAt),
-      ],
+      [changes.map((c) => c.tenantId), changes.map((c) => c.reportId), changes.map((c) => c.dueAt)],
     ),
 };
