@@ -2,7 +2,7 @@ import pg from 'pg';
 
 const LISTENER_APPLICATION_NAME = 'conflux-event-store-listener';
 
-/** Wakes one waiting subscription; a wake-up that arrives while it is busy reading is kept for its next wait. */
+/** Wakes the waiting log tail; a wake-up that arrives while it is busy reading is kept for its next wait. */
 export class Wakeup {
   private pending = false;
   private release: (() => void) | undefined;
@@ -34,8 +34,9 @@ export class Wakeup {
 }
 
 /**
- * One LISTEN connection per store, shared by its subscriptions, open only while there are some. After a
- * reconnect every subscription is woken, since notifications sent while the connection was down are lost.
+ * One LISTEN connection per store, open only while something listens (the log tail, while it has
+ * followers). After a reconnect every listener is woken, since notifications sent while the connection was
+ * down are lost.
  */
 export class ChangeListener {
   private readonly wakers = new Set<() => void>();
