@@ -38,6 +38,8 @@ export type TenantDatabasesOptions = Readonly<{
   connectTimeoutMs?: number;
   /** Runs when a tenant database is opened, after its migrations (the log alignment of its checkpoints). */
   prepare?: (em: EntityManager, tenantId: string) => Promise<unknown>;
+  /** How long shutdown waits for one tenant database's pool to end (see `close`). Default 10 s. */
+  shutdownCloseWaitMs?: number;
 }>;
 
 /** A tenant database found unreachable: since when, and until when requests fail fast. */
@@ -128,12 +130,34 @@ export class MikroOrmTenantDatabases implements TenantDatabases {
     await this.evict(tenantId);
   }
 
+  /**
+   * Closes every tenant database. Closing one waits for its open to settle and for its pool to end, which
+   * waits for every connection checked out of it: one that never comes back held the whole shutdown (seen
+   * in e2e teardowns, about 1 run in 4 under load; the holder is not identified yet). After
+   * `shutdownCloseWaitMs` such a tenant is left to the process's exit, with a warning naming it.
+   */
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.sweeper);
     const all = [...this.entries];
     this.entries.clear();
-    await Promise.all(all.map(([tenantId, entry]) => this.closeEntry(tenantId, entry)));
+    const waitMs = this.options.shutdownCloseWaitMs ?? 10_000;
+    await Promise.all(
+      all.map(async ([tenantId, entry]) => {
+        let timer: NodeJS.Timeout | undefined;
+        const gaveUp = new Promise<'gave up'>((resolve) => {
+          timer = setTimeout(() => resolve('gave up'), waitMs);
+          timer.unref();
+        });
+        const outcome = await Promise.race([this.closeEntry(tenantId, entry), gaveUp]);
+        clearTimeout(timer);
+        if (outcome === 'gave up')
+          this.options.logger?.warn(
+            { tenantId, component: 'tenant-databases', waitedMs: waitMs },
+            'tenant database still has a connection in use at shutdown; not waiting for it',
+          );
+      }),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

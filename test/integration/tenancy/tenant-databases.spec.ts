@@ -155,6 +155,23 @@ describe('MikroOrmTenantDatabases', () => {
     await expect(query(b.url, 'SELECT * FROM test_extra')).resolves.toEqual([]);
   });
 
+  it('does not let a tenant database that never finishes opening hold the shutdown', async () => {
+    databases = new MikroOrmTenantDatabases({
+      // The lookup of this tenant never answers, so its open never settles, as a stuck open would.
+      resolveUrl: (id) =>
+        id === 'stuck' ? new Promise<undefined>(() => undefined) : Promise.resolve(urls.get(id)),
+      idleMs: 60_000,
+      shutdownCloseWaitMs: 300,
+    });
+    await databases.em('alpha');
+    void databases.em('stuck').catch(() => undefined);
+    const started = Date.now();
+    await databases.onApplicationShutdown();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(databases.openTenants()).toEqual([]);
+    expect(await connectionsTo(a.url, a.name)).toBe(0);
+  });
+
   it('closes every ORM on shutdown', async () => {
     open();
     await Promise.all([databases.em('alpha'), databases.em('beta')]);
