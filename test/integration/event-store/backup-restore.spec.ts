@@ -22,6 +22,7 @@ import { alignProjectionCheckpoints } from '../../../src/infrastructure/tenancy/
 import { createTestDatabase, withDatabase } from '../../support/database.js';
 import { pgClientTools, type PgClientTools } from '../../support/pg-tools.js';
 import { waitUntil } from '../../support/wait-until.js';
+import { query } from '../../support/test-app.js';
 
 /**
  * Issue 11, item 4: a pg_dump of the control and tenant databases, restored with psql into a second cluster
@@ -31,16 +32,6 @@ import { waitUntil } from '../../support/wait-until.js';
 const tools = await pgClientTools();
 if (typeof tools === 'string') console.warn(`backup-restore.spec skipped: ${tools}`);
 const describeWithTools = typeof tools === 'string' ? describe.skip : describe;
-
-const query = async <T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []) => {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, values)).rows;
-  } finally {
-    await client.end();
-  }
-};
 
 const identityOf = async (url: string): Promise<string> =>
   (await query<{ id: string }>(url, 'SELECT system_identifier::text AS id FROM pg_control_system()'))[0].id;
