@@ -34,6 +34,42 @@ export const parseRetryAfter = (
 
 type JsonObject = Record<string, unknown>;
 
+/**
+ * Largest JSON answer read (submit, poll, a credit or tax result): 1 MiB, the cap a stored result line has
+ * anyway (the worker's MAX_RESULT_LINE_BYTES). A larger answer is refused, never buffered whole.
+ */
+export const MAX_JSON_ANSWER_BYTES = 1024 * 1024;
+
+/** Most of an error answer's body read for its problem+json `detail`; the rest is not read. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** A body that went past its cap: the reader stopped and closed the response. */
+class BodyTooLarge extends Error {
+  override readonly name = 'BodyTooLarge';
+}
+
+/**
+ * The response body as UTF-8 text, read chunk by chunk and given up (the body cancelled, its socket
+ * closed) once it passes `limit` bytes: BodyTooLarge. A transport failure mid-body rejects as it comes.
+ */
+const readTextUpTo = async (response: Response, limit: number): Promise<string> => {
+  if (!response.body) return '';
+  const reader = (response.body as WebReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new BodyTooLarge(`body larger than ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+};
+
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -59,7 +95,8 @@ const errorText = (error: unknown): string => {
  * Every call is bounded: a total deadline over headers and body (`requestTimeoutMs`; `resultTimeoutMs`
  * for a result stream), an idle-body timeout on result streams (`idleBodyTimeoutMs`), and the caller's
  * signal (cancel, lost lease, provider deadline). Whichever fires first aborts the request and closes its
- * socket. A submit carries the caller's `Idempotency-Key`, so a retry after a timeout finds the same job.
+ * socket. A JSON answer is read up to MAX_JSON_ANSWER_BYTES (past it: ProviderRejectedError, the socket
+ * closed), an error answer's body up to 64 KiB. A submit carries the caller's `Idempotency-Key`, so a retry after a timeout finds the same job.
  */
 export abstract class HttpProviderAdapter implements ProviderAdapter {
   private readonly baseUrl: string;
@@ -228,8 +265,12 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     if (!response.ok) throw await this.failure(response);
     let text: string;
     try {
-      text = await response.text();
+      text = await readTextUpTo(response, MAX_JSON_ANSWER_BYTES);
     } catch (error) {
+      if (error instanceof BodyTooLarge)
+        throw this.invalid(
+          `${init.method ?? 'GET'} ${path} answered more than ${MAX_JSON_ANSWER_BYTES} bytes`,
+        );
       throw this.unavailable(error);
     }
     let body: unknown;
@@ -267,8 +308,7 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
   /** 408, 429 and 5xx are worth retrying; any other refusal will not change by asking again. */
   private async failure(response: Response): Promise<Error> {
     const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-    const detail = await response
-      .text()
+    const detail = await readTextUpTo(response, MAX_ERROR_BODY_BYTES)
       .then((text) => {
         const problem: unknown = JSON.parse(text);
         return isObject(problem) && typeof problem.detail === 'string' ? problem.detail : undefined;

@@ -326,6 +326,73 @@ describe('transport failures are transient', () => {
     }
   });
 
+  /**
+   * A provider that answers 200 and then JSON without end (a 1 GB credit report on one line), as
+   * fast as the client reads. Counts the bytes it got out before the client closed the socket.
+   */
+  const endlessJson = (status = 200) => {
+    const sent = { bytes: 0 };
+    const chunk = Buffer.alloc(64 * 1024, '9');
+    const server = createServer((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.write('{"score":');
+      // Stops at 64 MiB (then the JSON is cut, never closed): enough to tell a cap from none, and a
+      // client without a cap does not take the machine's memory.
+      const pump = () => {
+        while (!res.destroyed && sent.bytes < 64 * 1024 * 1024) {
+          sent.bytes += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        if (!res.destroyed) res.end();
+      };
+      pump();
+    });
+    return { server, sent };
+  };
+
+  for (const [what, call] of [
+    ['a credit result', (p: ProviderAdapter) => p.openResult('x').then(readLines)],
+    ['a tax result', (p: ProviderAdapter) => p.openResult('x').then(readLines)],
+    ['a poll', (p: ProviderAdapter) => p.poll('x')],
+    ['a submit', (p: ProviderAdapter) => p.submit(request('T-1'))],
+  ] as const) {
+    it(`${what} answering JSON without end is refused at the size cap, not buffered until the deadline`, async () => {
+      const { server, sent } = endlessJson();
+      const open = track(server);
+      const base = await listen(server);
+      try {
+        const adapter =
+          what === 'a tax result'
+            ? new TaxAuthorityProvider(urlsFor(base), { requestTimeoutMs: 60_000 })
+            : new CreditBureauProvider(urlsFor(base), { requestTimeoutMs: 60_000 });
+        const error = await call(adapter).catch((e: unknown) => e);
+        // Permanent: asking again would download it all again.
+        expect(error).toBeInstanceOf(ProviderRejectedError);
+        await waitFor(() => open.size === 0, 'the socket is closed');
+        // Counted at the provider: it got out little more than the cap (plus socket buffers).
+        expect(sent.bytes).toBeLessThan(16 * 1024 * 1024);
+      } finally {
+        await close(server);
+      }
+    }, 30_000);
+  }
+
+  it('an error answer (503) with a body without end is read no further than a small cap', async () => {
+    const { server, sent } = endlessJson(503);
+    const open = track(server);
+    const base = await listen(server);
+    try {
+      const error = await new CreditBureauProvider(urlsFor(base), { requestTimeoutMs: 60_000 })
+        .poll('x')
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      await waitFor(() => open.size === 0, 'the socket is closed');
+      expect(sent.bytes).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      await close(server);
+    }
+  }, 30_000);
+
   it('a submit sends the Idempotency-Key it is given', async () => {
     const keys: (string | undefined)[] = [];
     const server = createServer((req, res) => {
