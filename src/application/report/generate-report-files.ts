@@ -4,6 +4,8 @@ import type { CreditReport, Period, TaxFiling, Transaction } from '../../domain/
 import type { ReportFile, Subject } from '../../domain/report/report.commands.js';
 import {
   addCheckedTransaction,
+  checkCreditReport,
+  checkTaxFiling,
   checkTransaction,
   emptySummary,
   rejectTransaction,
@@ -131,6 +133,12 @@ const isTransactionShaped = (tx: Transaction): boolean =>
   typeof tx.counterparty === 'string' &&
   typeof tx.category === 'string';
 
+/** A line holding only whitespace (checked on its first character: rows start with `{`). */
+const isBlank = (line: string): boolean => line.charCodeAt(0) !== 0x7b && line.trim() === '';
+
+/** The first line without the UTF-8 byte order mark some providers put at the start of a file. */
+const withoutBom = (line: string): string => (line.charCodeAt(0) === 0xfeff ? line.slice(1) : line);
+
 /**
  * NDJSON transactions in, RFC 4180 CSV out, feeding the summary accumulator on the way: one pass, memory
  * bounded by a chunk. Lines are split on the raw bytes (no readline): each chunk is decoded once up to its
@@ -180,9 +188,10 @@ export class TransactionsToCsv extends Transform {
         let newline = text.indexOf('\n', start);
         if (newline === -1) newline = text.length;
         this.line++;
-        // Blank lines (and a lone CR of CRLF files) carry no transaction.
+        // Blank lines (and a lone CR of CRLF files, or only spaces) carry no transaction.
         if (newline - start > 1 || (newline - start === 1 && text.charCodeAt(start) !== 13)) {
-          out += this.row(text.slice(start, newline));
+          const line = text.slice(start, newline);
+          if (!isBlank(line)) out += this.row(this.line === 1 ? withoutBom(line) : line);
         }
         start = newline + 1;
       }
@@ -253,17 +262,42 @@ const readDocuments = async (storage: ObjectStorage, key: string): Promise<unkno
   }
 };
 
-const readCredit = async (storage: ObjectStorage, key: string): Promise<CreditReport | null> => {
+/** The credit report, checked (checkCreditReport): one that breaks a rule is counted in `summary` and left out. */
+const readCredit = async (
+  storage: ObjectStorage,
+  key: string,
+  summary: SummaryAccumulator,
+): Promise<CreditReport | null> => {
   const [first] = await readDocuments(storage, key);
-  return typeof first === 'object' && first !== null ? (first as CreditReport) : null;
+  if (first === undefined) return null;
+  const checked = checkCreditReport(first);
+  if ('rejected' in checked) {
+    rejectTransaction(summary, checked.rejected);
+    return null;
+  }
+  return checked.credit;
 };
 
-/** Either `{ filings: [...] }` documents (the provider's shape) or one filing per line. */
-const readTaxFilings = async (storage: ObjectStorage, key: string): Promise<TaxFiling[]> =>
+/**
+ * Either `{ filings: [...] }` documents (the provider's shape) or one filing per line; each checked
+ * (checkTaxFiling), a filing that breaks a rule counted in `summary` and left out.
+ */
+const readTaxFilings = async (
+  storage: ObjectStorage,
+  key: string,
+  period: Period,
+  summary: SummaryAccumulator,
+): Promise<TaxFiling[]> =>
   (await readDocuments(storage, key)).flatMap((doc) => {
-    if (typeof doc !== 'object' || doc === null) return [];
-    const filings = (doc as { filings?: unknown }).filings;
-    return Array.isArray(filings) ? (filings as TaxFiling[]) : [doc as TaxFiling];
+    const filings = typeof doc === 'object' && doc !== null && 'filings' in doc ? doc.filings : [doc];
+    return (Array.isArray(filings) ? filings : [filings]).flatMap((row: unknown) => {
+      const checked = checkTaxFiling(row, period);
+      if ('rejected' in checked) {
+        rejectTransaction(summary, checked.rejected);
+        return [];
+      }
+      return [checked.filing];
+    });
   });
 
 /**
@@ -284,12 +318,12 @@ export const generateReportFiles = async ({
   generation,
   signal,
 }: GenerateReportFilesInput): Promise<GeneratedFile[]> => {
+  const summary = emptySummary();
   const [credit, taxFilings] = await Promise.all([
-    readCredit(storage, inputs.creditKey),
-    readTaxFilings(storage, inputs.taxKey),
+    readCredit(storage, inputs.creditKey, summary),
+    readTaxFilings(storage, inputs.taxKey, period, summary),
   ]);
 
-  const summary = emptySummary();
   const csv = new TransactionsToCsv(summary, inputs.bankKey, period);
   const source = await storage.get(inputs.bankKey);
   // put() drains `csv` while pipeline() fills it: either side failing destroys the other, so both settle.

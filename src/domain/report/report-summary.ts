@@ -148,8 +148,15 @@ export const centsByDecimalText = (amount: number): number => {
   return amount < 0 && cents !== 0 ? -cents : cents;
 };
 
+/** Why a bank row was left out; a credit report or tax filing that breaks any rule is left out whole. */
 export type RejectionReason =
-  'invalid_row' | 'invalid_date' | 'outside_period' | 'invalid_amount' | 'invalid_currency';
+  | 'invalid_row'
+  | 'invalid_date'
+  | 'outside_period'
+  | 'invalid_amount'
+  | 'invalid_currency'
+  | 'invalid_credit_report'
+  | 'invalid_tax_filing';
 
 /** ISO 4217 codes the runtime knows (Intl's list: current and historic codes). */
 const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
@@ -198,6 +205,80 @@ export const checkTransaction = (
   if (typeof tx.currency !== 'string' || !isCurrencyCode(tx.currency))
     return { rejected: 'invalid_currency' };
   return { cents };
+};
+
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+/** An amount as money: rounded to cents like a bank row (toCents), undefined when it is not sane. */
+const moneyOf = (value: unknown): number | undefined => {
+  const cents = typeof value === 'number' ? toCents(value) : undefined;
+  return cents === undefined ? undefined : money(cents);
+};
+
+const CREDIT_BANDS: ReadonlySet<unknown> = new Set(['excellent', 'good', 'fair', 'poor', 'very-poor']);
+
+/**
+ * The rules a credit report must meet to enter the report: an integer score 300–850, a known band, open
+ * accounts and delinquencies as counts, total debt a sane amount (rounded to cents, like every amount).
+ * Answers the report with only those fields, or `invalid_credit_report`.
+ */
+export const checkCreditReport = (
+  doc: unknown,
+): { credit: CreditReport } | { rejected: 'invalid_credit_report' } => {
+  const rejected = { rejected: 'invalid_credit_report' } as const;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return rejected;
+  const r = doc as Record<string, unknown>;
+  const totalDebt = moneyOf(r.totalDebt);
+  if (
+    typeof r.score !== 'number' ||
+    !Number.isInteger(r.score) ||
+    r.score < 300 ||
+    r.score > 850 ||
+    !CREDIT_BANDS.has(r.band) ||
+    !isCount(r.openAccounts) ||
+    !isCount(r.delinquencies) ||
+    totalDebt === undefined
+  )
+    return rejected;
+  return {
+    credit: {
+      score: r.score,
+      band: r.band as CreditReport['band'],
+      openAccounts: r.openAccounts,
+      delinquencies: r.delinquencies,
+      totalDebt,
+    },
+  };
+};
+
+/**
+ * The rules a tax filing must meet: an integer year from 1900 up to the period's last year (a return filed
+ * during the period may be for an earlier year; none is for a later one), income and tax paid sane amounts
+ * (rounded to cents), an ISO 4217 currency. Answers the filing with only those fields, or
+ * `invalid_tax_filing`.
+ */
+export const checkTaxFiling = (
+  doc: unknown,
+  period: Period,
+): { filing: TaxFiling } | { rejected: 'invalid_tax_filing' } => {
+  const rejected = { rejected: 'invalid_tax_filing' } as const;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return rejected;
+  const f = doc as Record<string, unknown>;
+  const income = moneyOf(f.income);
+  const taxPaid = moneyOf(f.taxPaid);
+  if (
+    typeof f.year !== 'number' ||
+    !Number.isInteger(f.year) ||
+    f.year < 1900 ||
+    f.year > Number(period.to.slice(0, 4)) ||
+    income === undefined ||
+    taxPaid === undefined ||
+    typeof f.currency !== 'string' ||
+    !isCurrencyCode(f.currency)
+  )
+    return rejected;
+  return { filing: { year: f.year, income, taxPaid, currency: f.currency } };
 };
 
 /** `YYYY-MM` of every month from `from` to `to` inclusive (empty when the period is not ISO dates). */

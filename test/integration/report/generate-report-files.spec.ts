@@ -96,7 +96,18 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 let root: string;
 let storage: LocalObjectStorage;
 
-const setUp = async (bank: string, { readChunkBytes }: { readChunkBytes?: number } = {}) => {
+const CREDIT = '{"score":702,"band":"good","openAccounts":3,"delinquencies":1,"totalDebt":1200.5}\n';
+const TAX =
+  '{"filings":[{"year":2024,"income":41000,"taxPaid":8200.5,"currency":"EUR"},{"year":2023,"income":39000,"taxPaid":7800,"currency":"EUR"}]}\n';
+
+const setUp = async (
+  bank: string,
+  {
+    readChunkBytes,
+    credit = CREDIT,
+    tax = TAX,
+  }: { readChunkBytes?: number; credit?: string; tax?: string } = {},
+) => {
   storage = new LocalObjectStorage({
     rootDir: root,
     secret: randomBytes(32),
@@ -106,14 +117,8 @@ const setUp = async (bank: string, { readChunkBytes }: { readChunkBytes?: number
   const put = (key: string, body: string) =>
     storage.put(key, Readable.from([body]), { contentType: 'application/x-ndjson' });
   await put('raw/bank.ndjson', bank);
-  await put(
-    'raw/credit.ndjson',
-    '{"score":702,"band":"good","openAccounts":3,"delinquencies":1,"totalDebt":1200.5}\n',
-  );
-  await put(
-    'raw/tax.ndjson',
-    '{"filings":[{"year":2024,"income":41000,"taxPaid":8200.5,"currency":"EUR"},{"year":2023,"income":39000,"taxPaid":7800,"currency":"EUR"}]}\n',
-  );
+  await put('raw/credit.ndjson', credit);
+  await put('raw/tax.ndjson', tax);
 };
 
 const generate = () =>
@@ -324,6 +329,44 @@ describe('generateReportFiles', () => {
       },
     });
     expect(summary.totals.count).toBe(handMade.length);
+  });
+
+  it('reads a bank result that starts with a byte order mark, has CRLF endings and blank lines', async () => {
+    await setUp(
+      `\uFEFF${ndjson(handMade.slice(0, 2), '\r\n')}\r\n\n  \n${ndjson(handMade.slice(2), '\r\n')}`,
+    );
+    const files = await generate();
+    expect(files.find((f) => f.name === 'transactions.csv')?.rows).toBe(handMade.length);
+    const summary = JSON.parse((await fileOnDisk('tenants/acme/reports/r1/summary.json')).toString());
+    expect(summary.rejected).toEqual({ count: 0, byReason: {} });
+  });
+
+  it('checks the credit report and every tax filing too: a row that breaks a rule is left out and counted', async () => {
+    await setUp(ndjson(handMade), {
+      credit: '\uFEFF{"score":1e21,"band":"good","openAccounts":3,"delinquencies":1,"totalDebt":12}\n',
+      tax: JSON.stringify({
+        filings: [
+          { year: 2024, income: 41000.125, taxPaid: -0.125, currency: 'EUR' },
+          { year: 2024, income: 1e21, taxPaid: 1, currency: 'EUR' },
+          { year: 2024, income: '1e2', taxPaid: 1, currency: 'EUR' },
+          { year: 2024, income: 1, taxPaid: 1, currency: 'eur' },
+          { year: 2024, income: 1, taxPaid: 1, currency: 'QQQ' },
+          { year: 2025, income: 1, taxPaid: 1, currency: 'EUR' },
+          { year: '2024', income: 1, taxPaid: 1, currency: 'EUR' },
+          { income: 1, taxPaid: 1, currency: 'EUR' },
+        ],
+      }),
+    });
+    await generate();
+    const json = (await fileOnDisk('tenants/acme/reports/r1/summary.json')).toString();
+    expect(json).not.toMatch(/e\+|1e2/);
+    const summary = JSON.parse(json);
+    expect(summary.credit).toBeNull();
+    expect(summary.taxFilings).toEqual([{ year: 2024, income: 41000.13, taxPaid: -0.13, currency: 'EUR' }]);
+    expect(summary.rejected).toEqual({
+      count: 8,
+      byReason: { invalid_credit_report: 1, invalid_tax_filing: 7 },
+    });
   });
 
   it('rounds half away from zero both ways, on the decimal text, in the CSV and the summary alike', async () => {

@@ -3,6 +3,8 @@ import type { Transaction } from '../../../../src/domain/report/provider-data.js
 import {
   addTransaction,
   centsByDecimalText,
+  checkCreditReport,
+  checkTaxFiling,
   checkTransaction,
   emptySummary,
   finishSummary,
@@ -185,6 +187,55 @@ describe('provider rows are not trusted', () => {
     [{ id: '' }, 'invalid_row'],
   ])('rejects %j as %s', (over, reason) => {
     expect(checkTransaction(row(over), period)).toEqual({ rejected: reason });
+  });
+
+  it('rounds 2.675 and -2.675 away from zero too (the float product is 267.49…)', () => {
+    expect(toCents(2.675)).toBe(268);
+    expect(toCents(-2.675)).toBe(-268);
+  });
+
+  describe('credit report and tax filings', () => {
+    const credit = { score: 702, band: 'good', openAccounts: 3, delinquencies: 1, totalDebt: 1200.505 };
+    const filing = { year: 2024, income: 41000.125, taxPaid: -0.125, currency: 'EUR' };
+
+    it('given a sane credit report, when checked, then it keeps only its fields, the debt in cents', () => {
+      expect(checkCreditReport({ ...credit, extra: 'x' })).toEqual({
+        credit: { ...credit, totalDebt: 1200.51 },
+      });
+    });
+
+    it.each([
+      { score: 1e21 },
+      { score: 299 },
+      { score: 700.5 },
+      { band: 'GOOD' },
+      { openAccounts: -1 },
+      { delinquencies: '1' },
+      { totalDebt: 1e21 },
+      { totalDebt: undefined },
+    ])('given a credit report with %j, when checked, then it is rejected', (over) => {
+      expect(checkCreditReport({ ...credit, ...over })).toEqual({ rejected: 'invalid_credit_report' });
+    });
+
+    it('given a sane tax filing, when checked, then its amounts are rounded half away from zero', () => {
+      expect(checkTaxFiling(filing, period)).toEqual({
+        filing: { year: 2024, income: 41000.13, taxPaid: -0.13, currency: 'EUR' },
+      });
+      expect(checkTaxFiling({ ...filing, year: 2023 }, period)).toHaveProperty('filing');
+    });
+
+    it.each([
+      { year: 2025 },
+      { year: '2024' },
+      { year: 2024.5 },
+      { income: 1e21 },
+      { income: '1e2' },
+      { taxPaid: undefined },
+      { currency: 'eur' },
+      { currency: 'QQQ' },
+    ])('given a tax filing with %j, when checked, then it is rejected', (over) => {
+      expect(checkTaxFiling({ ...filing, ...over }, period)).toEqual({ rejected: 'invalid_tax_filing' });
+    });
   });
 
   it('counts rejected rows by reason in the summary', () => {
