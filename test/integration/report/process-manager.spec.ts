@@ -391,6 +391,35 @@ describe('report process manager', () => {
       expectOneJobEach('STALE-1');
     }, 40_000);
 
+    it('provider calls longer than the lease (submit, poll, download) are made once each, with the projection held back', async () => {
+      /** Every call takes 3 leases; the projection applies all but new reports 1.5 s late. */
+      class HeldBack extends PostgresScheduledWork {
+        override async apply(...args: Parameters<PostgresScheduledWork['apply']>) {
+          if (!args[2].some((c) => c.op === 'upsert')) await new Promise((r) => setTimeout(r, 1500));
+          return super.apply(...args);
+        }
+      }
+      const slow = <T>(value: T) => new Promise<T>((r) => setTimeout(() => r(value), 900));
+      const script: Script = {
+        submit: (_n, created) => slow(created),
+        poll: (n) => slow(n < 2 ? { status: 'processing', retryAfterMs: 10 } : { status: 'done' }),
+        open: () => slow(Readable.from(['{"score":700,"band":"good"}\n'])),
+      };
+      await start(
+        { 'credit-bureau': script, 'tax-authority': script },
+        { leaseMs: 300 },
+        { work: new HeldBack(pool, store) },
+      );
+      const report = await final(await request('LONGCALL-1'), 30_000);
+      expect(report.status).toBe('ready');
+      for (const name of ['credit-bureau', 'tax-authority'] as const) {
+        expect(providers[name].calls.submit).toBe(1);
+        expect(providers[name].calls.poll).toHaveLength(2);
+        expect(providers[name].calls.open).toBe(1);
+      }
+      expectOneJobEach('LONGCALL-1');
+    }, 40_000);
+
     it('a submit that times out after the provider accepted it does not create a second job', async () => {
       const timeout = (n: number, created: { jobId: string }) =>
         n < 4
