@@ -64,8 +64,12 @@ export type WorkChange =
    * report's traceparent, so ReportReady does too.
    */
   | { op: 'generate-when-providers-done'; tenantId: string; reportId: string; traceparent?: string }
-  /** Adds the retention row of a final report, due at `dueAt` (kept as it is when it exists). */
-  | { op: 'expire-at'; tenantId: string; reportId: string; dueAt: Date };
+  /**
+   * Adds the retention row of a final report (kept as it is when it exists), due at `dueAt` — an instant
+   * on the database's clock — or `inMs` milliseconds after the database's now() when the change is applied
+   * (for an instant an app clock wrote: one clock).
+   */
+  | ({ op: 'expire-at'; tenantId: string; reportId: string } & ({ dueAt: Date } | { inMs: number }));
 
 /** Where a worker moves the row it holds after its append. */
 export type RowMove =

@@ -98,9 +98,15 @@ const STATEMENTS: {
   'expire-at': (client, changes) =>
     client.query(
       `INSERT INTO scheduled_work (tenant_id, report_id, step, kind, due_at, deadline_at, payload)
-       SELECT c.tenant_id, c.report_id, 'retention', 'expire', c.due_at, c.due_at, '{}'::jsonb
-       FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS c(tenant_id, report_id, due_at)
+       SELECT c.tenant_id, c.report_id, 'retention', 'expire', d.due_at, d.due_at, '{}'::jsonb
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[]) AS c(tenant_id, report_id, due_at, in_ms)
+       CROSS JOIN LATERAL (SELECT coalesce(c.due_at, now() + make_interval(secs => c.in_ms / 1000)) AS due_at) d
        ON CONFLICT DO NOTHING`,
-      [changes.map((c) => c.tenantId), changes.map((c) => c.reportId), changes.map((c) => c.dueAt)],
+      [
+        changes.map((c) => c.tenantId),
+        changes.map((c) => c.reportId),
+        changes.map((c) => ('dueAt' in c ? c.dueAt : null)),
+        changes.map((c) => ('inMs' in c ? c.inMs : null)),
+      ],
     ),
 };

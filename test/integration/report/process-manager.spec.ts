@@ -717,6 +717,34 @@ describe('report process manager', () => {
       globalThis.Date = SkewedDate as DateConstructor;
     };
 
+    for (const skewMs of [-8 * 3_600_000, 8 * 3_600_000]) {
+      it(`a cancelled report's partial objects are kept their grace on the database clock, app clock ${skewMs / 3_600_000} h off`, async () => {
+        await start({ 'credit-bureau': { poll: async () => ({ status: 'processing', retryAfterMs: 50 }) } });
+        skewAppClock(skewMs);
+        const reportId = await request(`CANCEL-SKEW${skewMs}`);
+        await until(reportId, (r) => r.providers['credit-bureau'].attempts >= 1);
+        // cancelledAt on the app clock, as the API's cancel handler writes it.
+        await module.get(CommandBus).execute(
+          new DecideReport(
+            {
+              type: 'CancelReport',
+              data: { reportId, cancelledBy: 'u1', cancelledAt: new Date().toISOString() },
+            },
+            { tenantId: 'acme' },
+          ),
+        );
+        await workLeftWhenFinal(reportId);
+        const { rows } = await pool.query<{ in_s: number }>(
+          `SELECT extract(epoch FROM due_at - now())::float8 AS in_s FROM scheduled_work
+           WHERE report_id = $1 AND step = 'retention'`,
+          [reportId],
+        );
+        // The 10-minute grace (a worker still writing may finish) from now, not from a clock 8 h off.
+        expect(rows[0].in_s).toBeGreaterThan(9 * 60);
+        expect(rows[0].in_s).toBeLessThanOrEqual(10 * 60);
+      }, 20_000);
+    }
+
     for (const skewMs of [-30_000, 30_000, -8 * 3_600_000, 8 * 3_600_000]) {
       it(`a 1.5-second report polls a handful of times with the app clock ${skewMs / 1000} s off`, async () => {
         let doneAt = 0;

@@ -19,12 +19,13 @@ export const scheduledWorkChanges = (
   fileRetentionMs: number = defaultProcessOptions.fileRetentionMs,
 ): WorkChange[] => {
   const tenantId = metadata.tenantId;
-  const stopAndExpireAt = (reportId: string, dueAt: Date): WorkChange[] => [
+  const stopAndExpire = (reportId: string, when: { dueAt: Date } | { inMs: number }): WorkChange[] => [
     { op: 'delete', tenantId, reportId },
-    { op: 'expire-at', tenantId, reportId, dueAt },
+    { op: 'expire-at', tenantId, reportId, ...when },
   ];
-  const afterGrace = (at: string) =>
-    new Date(Date.parse(at) + Math.min(fileRetentionMs, PARTIAL_OBJECTS_GRACE_MS));
+  // From the database's now() when applied, not from failedAt/cancelledAt: a cancel's instant comes from
+  // the clock of the instance that took the request (one clock). The projection's lag only lengthens it.
+  const afterGrace = { inMs: Math.min(fileRetentionMs, PARTIAL_OBJECTS_GRACE_MS) };
   switch (event.type) {
     case 'ReportRequested': {
       // Due now and a deadline from now, on the database's clock (one clock): requestedAt comes from the
@@ -72,12 +73,15 @@ export const scheduledWorkChanges = (
       ];
     case 'ReportReady': {
       const { reportId, completedAt, retainedUntil } = event.data;
-      return stopAndExpireAt(reportId, new Date(retainedUntil ?? Date.parse(completedAt) + fileRetentionMs));
+      // Both written by the worker, on the database's clock.
+      return stopAndExpire(reportId, {
+        dueAt: new Date(retainedUntil ?? Date.parse(completedAt) + fileRetentionMs),
+      });
     }
     case 'ReportFailed':
-      return stopAndExpireAt(event.data.reportId, afterGrace(event.data.failedAt));
+      return stopAndExpire(event.data.reportId, afterGrace);
     case 'ReportCancelled':
-      return stopAndExpireAt(event.data.reportId, afterGrace(event.data.cancelledAt));
+      return stopAndExpire(event.data.reportId, afterGrace);
     case 'ProviderFailed':
     case 'ReportFilesExpired':
       return [{ op: 'delete', tenantId, reportId: event.data.reportId }];
