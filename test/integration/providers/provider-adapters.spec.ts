@@ -393,6 +393,45 @@ describe('transport failures are transient', () => {
     }
   }, 30_000);
 
+  it("the caller's signal during a dripping result stream (cancel mid-body) ends it and closes its socket", async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('{"id":"1"}\n');
+      const timer = setInterval(() => res.write('{'), 50);
+      res.once('close', () => clearInterval(timer));
+    });
+    const open = track(server);
+    const base = await listen(server);
+    try {
+      const abort = new AbortController();
+      const stream = await new BankTransactionsProvider(urlsFor(base)).openResult('x', {
+        signal: abort.signal,
+      });
+      const reading = readLines(stream).catch((e: unknown) => e);
+      await sleep(200);
+      abort.abort(new Error('cancelled'));
+      expect(await reading).toBeInstanceOf(ProviderUnavailableError);
+      await waitFor(() => open.size === 0, 'the socket is closed');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a slow POST /jobs (no headers within the request timeout) ends the submit and closes its socket', async () => {
+    const server = createServer(() => undefined);
+    const open = track(server);
+    const base = await listen(server);
+    try {
+      const error = await new BankTransactionsProvider(urlsFor(base), { requestTimeoutMs: 300 })
+        .submit({ ...request('T-1'), idempotencyKey: 'k' })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      await waitFor(() => open.size === 0, 'the socket is closed');
+    } finally {
+      await close(server);
+    }
+  });
+
   it('a submit sends the Idempotency-Key it is given', async () => {
     const keys: (string | undefined)[] = [];
     const server = createServer((req, res) => {
