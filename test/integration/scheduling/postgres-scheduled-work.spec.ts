@@ -177,6 +177,22 @@ describe('PostgresScheduledWork', () => {
     expect(items.map((i) => i.tenantId)).toContain('quiet');
   });
 
+  it('with three tenants, two of them bursting, each claim round gives slots to the tenant holding fewest', async () => {
+    const burst = (tenant: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        op: 'upsert' as const,
+        item: item('credit-bureau', `${tenant}${i}`, tenant),
+      }));
+    await work.apply('p', cp(1), burst('alpha', 60));
+    await work.apply('p', cp(2), burst('beta', 60));
+    await work.apply('p', cp(3), [{ op: 'upsert', item: item('credit-bureau', 'c1', 'gamma') }]);
+    const first = (await work.claimDue('w', 3, 10_000)).items.map((i) => i.tenantId).sort();
+    expect(first).toEqual(['alpha', 'beta', 'gamma']);
+    // gamma has nothing left: the next 4 slots go two and two, never four to one burst.
+    const second = (await work.claimDue('w', 4, 10_000)).items.map((i) => i.tenantId).sort();
+    expect(second).toEqual(['alpha', 'alpha', 'beta', 'beta']);
+  });
+
   it('gives a row to another worker once its lease expired, with a higher fencing token and one more claim', async () => {
     await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
     const [first] = (await work.claimDue('crashed', 10, 300)).items;
