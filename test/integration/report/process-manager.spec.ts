@@ -521,24 +521,26 @@ describe('report process manager', () => {
       expect(providers['tax-authority'].calls.poll.length).toBeLessThanOrEqual(4 + 1);
     }, 30_000);
 
-    it('an unterminated result line is refused at the cap: the provider fails, nothing grows without bound', async () => {
-      await start({
-        'bank-transactions': {
-          open: async () =>
-            Readable.from(
-              (function* () {
-                yield '[';
-                // 3 MiB on one line, in 64 KiB chunks.
-                for (let i = 0; i < 48; i++) yield `${'{"id":"x"},'.repeat(5957)}`;
-              })(),
-            ),
-        },
+    for (const provider of PROVIDER_NAMES) {
+      it(`an unterminated ${provider} result line is refused at the cap: the provider fails, nothing grows without bound`, async () => {
+        await start({
+          [provider]: {
+            open: async () =>
+              Readable.from(
+                (function* () {
+                  yield '[';
+                  // 3 MiB on one line, in 64 KiB chunks.
+                  for (let i = 0; i < 48; i++) yield `${'{"id":"x"},'.repeat(5957)}`;
+                })(),
+              ),
+          },
+        });
+        const report = await final(await request(`LONGLINE-${provider}`));
+        expect(report.status).toBe('failed');
+        expect(report.error).toMatchObject({ provider });
+        expect(providers[provider].calls.open).toBe(1);
       });
-      const report = await final(await request('LONGLINE-1'));
-      expect(report.status).toBe('failed');
-      expect(report.error).toMatchObject({ provider: 'bank-transactions' });
-      expect(providers['bank-transactions'].calls.open).toBe(1);
-    });
+    }
 
     it('a worker whose lease is taken over between its check and its append appends nothing', async () => {
       // The takeover lands right after the provider answered, as the worker's append starts: inside the
