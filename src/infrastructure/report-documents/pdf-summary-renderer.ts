@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { create as parseFont, type Font } from 'fontkit';
 import PDFDocument from 'pdfkit';
 import type { SummaryDocumentRenderer } from '../../application/ports/summary-document.port.js';
-import type { ReportSummary } from '../../domain/report/report-summary.js';
+import type { RejectionReason, ReportSummary } from '../../domain/report/report-summary.js';
 import {
   COLORS,
   FONTS,
@@ -70,12 +70,14 @@ const CREDIT_BANDS = [
   { from: 800, to: 850, color: '#276749' },
 ] as const;
 
-const REJECTION_LABELS: Record<string, string> = {
+const REJECTION_LABELS: Record<RejectionReason, string> & Record<string, string | undefined> = {
   invalid_row: 'without an id',
   invalid_date: 'with an invalid date',
   outside_period: 'dated outside the period',
   invalid_amount: 'with an invalid amount',
   invalid_currency: 'with an invalid currency',
+  invalid_credit_report: 'credit report with invalid values',
+  invalid_tax_filing: 'tax filings with invalid values',
 };
 
 /**
