@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { jest } from '@jest/globals';
 import { CLOCK, type Clock } from '../../../src/application/ports/clock.port.js';
 import { DrainingState } from '../../../src/interfaces/http/health/draining-state.js';
@@ -200,6 +201,26 @@ describe('the request edge (e2e)', () => {
       }
     });
 
+    it('refuses line separators and noncharacters in names, and controls and bidi in descriptions', async () => {
+      for (const name of ['Acme\u2028Bank', 'Acme\u2029', 'Acme\uffff', 'Acme\ufdd0']) {
+        const response = await t.request('POST', '/v1/tenants', {
+          token: t.operatorToken,
+          body: { id: `n${randomBytes(4).toString('hex')}`, name, admin: { username: 'bob', password } },
+        });
+        expectProblem(response, 400);
+        expect({ name, fields: fieldsOf(response) }).toEqual({ name, fields: ['name'] });
+      }
+      // A webhook description is shown to people as well (issue 6 re-test: it took any text).
+      for (const description of ['Payroll\u202egpj.exe', 'a\u0007b', 'line\nbreak', 'a\u2066b']) {
+        const response = await t.request('POST', '/v1/webhooks', {
+          token: admin,
+          body: { url: 'https://hooks.example.com/conflux', events: ['report.ready'], description },
+        });
+        expectProblem(response, 400);
+        expect({ description, fields: fieldsOf(response) }).toEqual({ description, fields: ['description'] });
+      }
+    });
+
     it('refuses an Idempotency-Key that is not printable ASCII', async () => {
       const response = await raw(
         t.baseUrl,
@@ -251,6 +272,25 @@ describe('the request edge (e2e)', () => {
       }
       const none = await raw(t.baseUrl, 'POST', '/v1/auth/login', {}, JSON.stringify({ tenantId }));
       expectProblem(none, 415);
+    });
+
+    it('answers 415 to JSON in any charset but UTF-8, on every method that takes a body', async () => {
+      const users = await t.request('GET', '/v1/users', { token: admin });
+      const userId = (users.body.data as { id: string }[])[0]!.id;
+      for (const charset of ['utf-16', 'UTF-16LE', 'latin1', 'iso-8859-1']) {
+        const login = await t.request('POST', '/v1/auth/login', {
+          rawBody: JSON.stringify({ tenantId, username: 'ada', password }),
+          headers: { 'content-type': `application/json; charset=${charset}` },
+        });
+        expectProblem(login, 415);
+        const patch = await t.request('PATCH', `/v1/users/${userId}`, {
+          token: admin,
+          rawBody: JSON.stringify({ role: 'admin' }),
+          headers: { 'content-type': `application/merge-patch+json; charset=${charset}` },
+        });
+        expectProblem(patch, 415);
+        expect(patch.headers.get('accept-patch')).toBe('application/json, application/merge-patch+json');
+      }
     });
 
     it('reads application/json with a charset, and an empty body of any type', async () => {
@@ -370,6 +410,23 @@ describe('the request edge (e2e)', () => {
       expect(options.headers.get('allow')).toBe('OPTIONS, POST');
       // A path no route serves stays 404.
       expectProblem(await t.request('DELETE', '/v1/nothing-here', { token: admin }), 404);
+    });
+
+    it('answers CONNECT, which Node would drop without a word, with 400 problem+json', async () => {
+      const { port } = new URL(t.baseUrl);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () =>
+          socket.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`),
+        );
+        let data = '';
+        socket.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      });
+      const [head, body] = answer.split('\r\n\r\n');
+      expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(head).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
+      expect(JSON.parse(body!)).toMatchObject({ status: 400 });
     });
 
     it('answers a request that arrives while the server closes with 503 problem+json', async () => {
