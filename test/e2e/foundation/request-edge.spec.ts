@@ -412,21 +412,31 @@ describe('the request edge (e2e)', () => {
       expectProblem(await t.request('DELETE', '/v1/nothing-here', { token: admin }), 404);
     });
 
-    it('answers CONNECT, which Node would drop without a word, with 400 problem+json', async () => {
+    it('answers CONNECT and requests Node cannot parse with 400 problem+json, nosniff like every answer', async () => {
       const { port } = new URL(t.baseUrl);
-      const answer = await new Promise<string>((resolve, reject) => {
-        const socket = connect(Number(port), '127.0.0.1', () =>
-          socket.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`),
-        );
-        let data = '';
-        socket.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
-        socket.on('end', () => resolve(data));
-        socket.on('error', reject);
-      });
-      const [head, body] = answer.split('\r\n\r\n');
-      expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
-      expect(head).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
-      expect(JSON.parse(body!)).toMatchObject({ status: 400 });
+      const rawAnswer = (head: string): Promise<string> =>
+        new Promise<string>((resolve, reject) => {
+          const socket = connect(Number(port), '127.0.0.1', () => socket.write(head));
+          let data = '';
+          socket.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+          socket.on('end', () => resolve(data));
+          socket.on('error', reject);
+        });
+      for (const head of [
+        // Node would drop a CONNECT without a word.
+        `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`,
+        'GET /health/live HTTP/1.1\r\nHost: x\r\nX-Note: a\u0000b\r\n\r\n',
+        'GET /v1/reports/\u00ff HTTP/1.1\r\nHost: x\r\n\r\n',
+      ]) {
+        const [status, body] = (await rawAnswer(head)).split('\r\n\r\n');
+        expect({ head, status }).toEqual({
+          head,
+          status: expect.stringMatching(
+            /^HTTP\/1\.1 400 Bad Request(?=[^]*\r\nContent-Type: application\/problem\+json)(?=[^]*\r\nX-Content-Type-Options: nosniff)/i,
+          ),
+        });
+        expect(JSON.parse(body!)).toMatchObject({ status: 400 });
+      }
     });
 
     it('answers a request that arrives while the server closes with 503 problem+json', async () => {

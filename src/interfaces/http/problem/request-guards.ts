@@ -186,11 +186,14 @@ const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
+/** A whole HTTP/1.1 problem+json answer, for sockets Express never sees; the connection then closes. */
 const problemResponse = (status: number, detail: string): string => {
   const title = STATUS_CODES[status] ?? 'Bad Request';
   const body = JSON.stringify({ type: 'about:blank', title, status, detail });
   return (
     `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+    // What securityHeaders() gives every answer Express writes (api.md: every response sends nosniff).
+    'X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 };

@@ -228,6 +228,8 @@ describe('answerClientErrors', () => {
     expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(head).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
     expect(head).toMatch(/\r\nConnection: close/i);
+    // Like every other answer (issue 6, item 8): it was the one response without nosniff.
+    expect(head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
     expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request' });
   });
 
