@@ -221,6 +221,32 @@ describe('the request edge (e2e)', () => {
       }
     });
 
+    it('refuses a member a user PATCH does not know, instead of answering 200 without applying it', async () => {
+      // Issue 6 re-test: PATCH {"role":"admin","taxid":"X-1"} answered 200 and left the tax ID as it was —
+      // the admin believed it set and verified.
+      const users = await t.request('GET', '/v1/users', { token: admin });
+      const ada = (users.body.data as { id: string; username: string; taxId: string }[]).find(
+        (u) => u.username === 'ada',
+      )!;
+      for (const [body, field] of [
+        [{ role: 'admin', taxid: 'X-1' }, 'taxid'],
+        [{ taxId: 'X-2', tax_id: 'X-2' }, 'tax_id'],
+        [{ role: 'admin', password: 'new-password-1' }, 'password'],
+      ] as const) {
+        for (const contentType of ['application/json', 'application/merge-patch+json']) {
+          const response = await t.request('PATCH', `/v1/users/${ada.id}`, {
+            token: admin,
+            rawBody: JSON.stringify(body),
+            headers: { 'content-type': contentType },
+          });
+          expectProblem(response, 400);
+          expect({ body, fields: fieldsOf(response) }).toEqual({ body, fields: [field] });
+        }
+      }
+      const after = await t.request('GET', '/v1/users', { token: admin });
+      expect(after.body.data).toEqual(users.body.data);
+    });
+
     it('refuses an Idempotency-Key that is not printable ASCII', async () => {
       const response = await raw(
         t.baseUrl,

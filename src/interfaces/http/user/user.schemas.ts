@@ -34,9 +34,14 @@ export const listUsersQuery = z.object({
   startingAfter: z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters').optional(),
 });
 
-/** PATCH /v1/users/:id — `{ taxId, role }`, at least one; a tax ID set here is verified. */
+/**
+ * PATCH /v1/users/:id — `{ taxId, role }`, at least one; a tax ID set here is verified. Any other member is
+ * refused (400 "Unknown field"): a merge patch whose member cannot be applied must not answer 200 as if it
+ * had been (`{"role":"member","taxid":"X-1"}` would leave the tax ID unverified while the admin believes
+ * it set).
+ */
 export const updateUserBody = z
-  .object({ taxId: taxId.optional(), role: role.optional() })
+  .strictObject({ taxId: taxId.optional(), role: role.optional() })
   .refine((b) => b.taxId !== undefined || b.role !== undefined, {
     message: 'give taxId, role or both',
     path: ['taxId'],
