@@ -302,7 +302,7 @@ describe('the request edge (e2e)', () => {
 
     it('answers 415 to JSON in any charset but UTF-8, on every method that takes a body', async () => {
       const users = await t.request('GET', '/v1/users', { token: admin });
-      const userId = (users.body.data as { id: string }[])[0]!.id;
+      const userId = (users.body.data as { id: string }[])[0].id;
       for (const charset of ['utf-16', 'UTF-16LE', 'latin1', 'iso-8859-1']) {
         const login = await t.request('POST', '/v1/auth/login', {
           rawBody: JSON.stringify({ tenantId, username: 'ada', password }),
@@ -461,7 +461,7 @@ describe('the request edge (e2e)', () => {
             /^HTTP\/1\.1 400 Bad Request(?=[^]*\r\nContent-Type: application\/problem\+json)(?=[^]*\r\nX-Content-Type-Options: nosniff)/i,
           ),
         });
-        expect(JSON.parse(body!)).toMatchObject({ status: 400 });
+        expect(JSON.parse(body)).toMatchObject({ status: 400 });
       }
     });
 
