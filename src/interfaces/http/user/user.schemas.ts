@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { queryInteger } from '../problem/query-input.js';
 
 export const username = z
   .string()
@@ -25,12 +26,7 @@ export const createUserBody = z.object({
 
 /** GET /v1/users: the same cursor pagination as GET /v1/reports. */
 export const listUsersQuery = z.object({
-  limit: z.coerce
-    .number()
-    .int('must be an integer')
-    .min(1, 'must be at least 1')
-    .max(100, 'must be at most 100')
-    .default(20),
+  limit: queryInteger(1, 100, 20),
   startingAfter: z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters').optional(),
 });
 
