@@ -489,6 +489,31 @@ describe('the request edge (e2e)', () => {
       }
     });
 
+    it('answers 413 at once to a body announced over 1 MiB, without waiting for it', async () => {
+      // Before: the parser read (and discarded) the whole announced body first; with nothing sent there
+      // was no answer until the request timeout.
+      const { port } = new URL(t.baseUrl);
+      for (const contentType of ['application/json', 'application/merge-patch+json']) {
+        const answer = await new Promise<string>((resolve, reject) => {
+          const socket = connect(Number(port), '127.0.0.1', () =>
+            socket.write(
+              `PATCH /v1/users/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\n` +
+                `Content-Type: ${contentType}\r\nContent-Length: 99999999999\r\n\r\n{`,
+            ),
+          );
+          let data = '';
+          socket.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+          socket.on('end', () => resolve(data));
+          socket.on('error', reject);
+        });
+        const [head, body] = answer.split('\r\n\r\n');
+        expect(head).toMatch(/^HTTP\/1\.1 413 /);
+        expect(head).toMatch(/\r\nContent-Type: application\/problem\+json/i);
+        expect(head).toMatch(/\r\nConnection: close/i);
+        expect(JSON.parse(body)).toMatchObject({ status: 413 });
+      }
+    });
+
     it('answers a request that arrives while the server closes with 503 problem+json', async () => {
       const closing = await startTestApp();
       try {

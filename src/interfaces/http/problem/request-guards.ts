@@ -58,6 +58,21 @@ export const requireJsonBodies = (): RequestHandler => (req, res, next) => {
   );
 };
 
+/**
+ * 413 at once, before any byte of the body is read, for a request whose `Content-Length` announces more
+ * than `limitBytes`, and the connection closes. The JSON parser would refuse it too, but only after
+ * reading and discarding the whole announced body (`Content-Length: 99999999999` held the request open
+ * until the request timeout, with no answer). A chunked body is still bounded by the parser.
+ */
+export const refuseOversizedBodies =
+  (limitBytes: number): RequestHandler =>
+  (req, res, next) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (!(declared > limitBytes)) return next();
+    res.setHeader('Connection', 'close');
+    next(new ProblemException(413, { detail: 'The request body is larger than 1 MiB.' }));
+  };
+
 type RouteLayer = Readonly<{
   route?: { _methods(): string[] };
   match(path: string): unknown;
