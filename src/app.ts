@@ -22,6 +22,7 @@ import {
   answerClientErrors,
   answerWrongMethod,
   refuseFaultyText,
+  refuseOversizedBodies,
   refuseWhileClosing,
   requireJsonBodies,
 } from './interfaces/http/problem/request-guards.js';
@@ -38,7 +39,7 @@ export type CreateAppOptions = Readonly<{
 }>;
 
 /** JSON bodies up to 1 MiB; a larger one is answered 413 by the problem filter. */
-const BODY_LIMIT = '1mb';
+const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** Re-exported: tests and callers know the timeouts as the app's. */
 export { SERVER_TIMEOUTS };
@@ -82,7 +83,8 @@ export const createApp = async (config: AppConfig, options: CreateAppOptions = {
   app.use(refuseWhileClosing(() => serverClosing));
   app.use(answerWrongMethod(app.getHttpAdapter().getInstance() as Application));
   app.use(requireJsonBodies());
-  app.useBodyParser('json', { limit: BODY_LIMIT, type: [...JSON_MEDIA_TYPES] });
+  app.use(refuseOversizedBodies(BODY_LIMIT_BYTES));
+  app.useBodyParser('json', { limit: BODY_LIMIT_BYTES, type: [...JSON_MEDIA_TYPES] });
   app.use(refuseFaultyText());
   app.useGlobalPipes(new TextInputPipe());
   answerClientErrors(app.getHttpServer());

@@ -3,6 +3,7 @@ import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Inject, Injectable } from '@nestjs/common';
 import { LastAdmin, UserNotFound, UsernameTaken } from '../../domain/user/user.errors.js';
+import { usernameKey } from '../../domain/user/username.js';
 import { PASSWORD_HASHER, type PasswordHasher } from '../ports/password-hasher.port.js';
 import { TENANT_DATABASES, type TenantDatabases } from '../ports/tenant-databases.port.js';
 import { User, type UserRole } from './user.entity.js';
@@ -47,14 +48,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The user a login name means, ignoring case (usernames are unique ignoring case since tenant migration
- * 0003). Pairs that differed only in case before it (`legacy_case_duplicate`) are kept: the exact
+ * 0003) as `usernameKey` folds it — the same folding the login throttle keys on. Pairs that differed only in case before it (`legacy_case_duplicate`) are kept: the exact
  * spelling wins, otherwise the oldest of the group (the one the unique index covers).
  */
 export const findUserByName = async (em: EntityManager, username: string): Promise<User | null> => {
   const rows = await em.execute<Record<string, unknown>[]>(
-    `SELECT * FROM users WHERE lower(username) = lower(?)
+    `SELECT * FROM users WHERE lower(username) = ?
      ORDER BY (username = ?) DESC, legacy_case_duplicate, created_at, id LIMIT 1`,
-    [username, username],
+    [usernameKey(username), username],
   );
   return rows[0] ? em.map(User, rows[0]) : null;
 };

@@ -4,6 +4,7 @@ import { RateLimiterPostgres, type RateLimiterRes } from 'rate-limiter-flexible'
 import type { LoginAttempt, LoginThrottle, LoginTicket } from '../../application/auth/login-throttle.port.js';
 import { lockedForSeconds, locksAfterFailure, type ThrottleCount } from '../../domain/user/login-throttle.js';
 import { LoginLockedOut } from '../../domain/user/user.errors.js';
+import { usernameKey } from '../../domain/user/username.js';
 
 export type LoginThrottleOptions = Readonly<{
   /** Failed logins per tenant+username before a lockout (LOGIN_MAX_FAILURES). */
@@ -19,10 +20,13 @@ export const LOGIN_THROTTLE_TABLE = 'login_throttle';
 
 /**
  * Keys are hashed: a username may be up to 256 characters (the store's key is varchar(255)), and the
- * table then holds no usernames or addresses in clear. Usernames are compared ignoring case, as logins are.
+ * table then holds no usernames or addresses in clear. Usernames fold as the user lookup folds them
+ * (`usernameKey`): every spelling that logs in as a user counts against that user.
  */
 const userKey = ({ tenantId, username }: LoginAttempt): string =>
-  createHash('sha256').update(`${tenantId}\u0000${username.toLowerCase()}`).digest('hex');
+  createHash('sha256')
+    .update(`${tenantId}\u0000${usernameKey(username)}`)
+    .digest('hex');
 const addressKey = ({ address }: LoginAttempt): string => createHash('sha256').update(address).digest('hex');
 
 const count = (res: RateLimiterRes | null, limit: number): ThrottleCount => ({

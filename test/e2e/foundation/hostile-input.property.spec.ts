@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import fc from 'fast-check';
+import { textFault, textFaultsIn } from '../../../src/interfaces/http/problem/text-input.js';
 import { type TestApp, startTestApp } from '../../support/test-app.js';
 
 /**
@@ -75,6 +76,14 @@ const NASTY_CHARS = [
   '\u0085',
   '\ufeff',
   '\ufffd',
+  '\u2028',
+  '\u2029',
+  '\uffff',
+  '\ufffe',
+  '\ufdd0',
+  '\u{10ffff}',
+  '\u{1fffe}',
+  '\uff1d',
   '\r',
   '\n',
   '\t',
@@ -250,6 +259,13 @@ const CONTENT_TYPES = [
   'application/x-www-form-urlencoded',
   'multipart/form-data; boundary=x',
   'application/xml',
+  'application/json; charset=iso-8859-1',
+  'application/merge-patch+json; charset=utf-16',
+  'APPLICATION/JSON',
+  'application/json;;',
+  'text/json',
+  'application/vnd.api+json',
+  'application/json-patch+json',
   '',
   '*/*',
 ];
@@ -375,7 +391,20 @@ describe('hostile input on every route (e2e, property-based)', () => {
     return fc.record({
       method: fc.oneof(
         { weight: 8, arbitrary: fc.constant(route.method) },
-        { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD') },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom(
+            'GET',
+            'POST',
+            'PUT',
+            'PATCH',
+            'DELETE',
+            'OPTIONS',
+            'HEAD',
+            'TRACE',
+            'PROPFIND',
+          ),
+        },
       ),
       params: fc.tuple(
         ...route.params.map(() =>
@@ -400,10 +429,13 @@ describe('hostile input on every route (e2e, property-based)', () => {
           traceparent: headerValue,
           accept: fc.constantFrom('application/json', 'text/event-stream', 'text/html', '*/*'),
           'x-forwarded-for': headerValue,
+          'x-request-id': headerValue,
+          cookie: headerValue,
+          'if-none-match': headerValue,
         },
         { requiredKeys: [] },
       ),
-      auth: fc.constantFrom('none', 'admin', 'operator', 'garbage'),
+      auth: fc.constantFrom('none', 'admin', 'operator', 'garbage', 'malformed'),
       contentType: fc.oneof(
         { weight: 4, arbitrary: fc.constant('application/json') },
         { weight: 1, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
@@ -431,6 +463,30 @@ describe('hostile input on every route (e2e, property-based)', () => {
         }
       });
 
+  const decoded = (text: string): string | undefined => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return undefined;
+    }
+  };
+
+  /**
+   * Whether the request carries text that cannot be stored (NUL, an unpaired surrogate, JSON nested too
+   * deep) in a path parameter, a query name or value, or a JSON body: such a request is refused whatever
+   * else it holds — it never succeeds (issue 6: "NUL and lone surrogates refused with 400").
+   */
+  const carriesUnstorableText = (g: Generated): boolean => {
+    const texts = [...g.params, ...g.query.flat()].map(decoded);
+    if (texts.some((text) => text !== undefined && textFault(text) !== undefined)) return true;
+    if (g.body === undefined) return false;
+    try {
+      return textFaultsIn(JSON.parse(g.body), 'body', 1).length > 0;
+    } catch {
+      return false;
+    }
+  };
+
   const toSent = (route: Route, g: Generated): Sent => {
     let i = 0;
     const path = route.path.replace(/:(\w+)/g, () => g.params[i++]);
@@ -438,6 +494,8 @@ describe('hostile input on every route (e2e, property-based)', () => {
     const headers: Record<string, string> = { ...g.headers };
     const token = tokens[g.auth];
     if (token) headers.authorization = `Bearer ${token}`;
+    // A malformed Authorization header: a hostile value where the scheme or token should be.
+    if (g.auth === 'malformed') headers.authorization = g.headers['x-request-id'] ?? 'Bearer';
     const body = g.body === undefined ? undefined : Buffer.from(g.body, 'utf8');
     if (body && g.contentType) headers['content-type'] = g.contentType;
     // Always framed: without it node:http sends a GET or HEAD body unframed, i.e. as a next request.
@@ -464,9 +522,12 @@ describe('hostile input on every route (e2e, property-based)', () => {
               throw new Error(`${where} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
             // A query that is not valid percent-encoded UTF-8 never reaches a handler (issue 6): 400, unless
             // a guard that runs before the text checks (OPTIONS' 204, 405, 413, 415) answered first.
-            const earlier = sent.method === 'OPTIONS' ? [204, 405] : [405, 413, 415];
+            const earlier = sent.method === 'OPTIONS' ? [204, 405, 413, 415] : [405, 413, 415];
             if (hasMalformedQuery(sent.path) && ![400, ...earlier].includes(answer.status))
               throw new Error(`${where} answered ${answer.status} to a malformed query encoding`);
+            // OPTIONS is answered (204 + Allow) before any input is read.
+            if (answer.status < 400 && sent.method !== 'OPTIONS' && carriesUnstorableText(generated))
+              throw new Error(`${where} answered ${answer.status} to unstorable text`);
             if (answer.status >= 400 && sent.method !== 'HEAD') {
               if (!answer.contentType.startsWith('application/problem+json'))
                 throw new Error(`${where} answered ${answer.status} as ${answer.contentType}`);

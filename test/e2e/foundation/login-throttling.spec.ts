@@ -115,7 +115,21 @@ describe('login throttling (e2e)', () => {
     const admin = await a.request('POST', '/v1/auth/login', {
       body: { tenantId: tenant, username: 'root', password: adminPassword },
     });
-    for (const name of ['ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gus', 'hal', 'ivy', 'jon', 'kim', 'lea'])
+    for (const name of [
+      'ann',
+      'ben',
+      'cat',
+      'dan',
+      'eve',
+      'fay',
+      'gus',
+      'hal',
+      'ivy',
+      'jon',
+      'kim',
+      'lea',
+      'mia',
+    ])
       await addUser(admin.body.accessToken as string, name);
   }, 180_000); // two apps and nine scrypt hashes: slow on a loaded machine
 
@@ -220,6 +234,23 @@ describe('login throttling (e2e)', () => {
     for (const name of ['hal', 'HAL', 'Hal'].slice(0, MAX_FAILURES))
       expect((await loginFrom(a, freshAddress(), wrong(name))).status).toBe(401);
     expectLockedOut(await loginFrom(a, from, right('hal')));
+  });
+
+  it('lets no other spelling of a locked-out username in: a look-alike is another, unknown name', async () => {
+    // Before: "mİa" (U+0130) found "mia" through PostgreSQL's lower() but counted under another throttle
+    // key, so it logged in while "mia" was locked out, and brought fresh guesses with every spelling.
+    for (let n = 0; n < MAX_FAILURES; n++)
+      expect((await loginFrom(a, freshAddress(), wrong('mia', n))).status).toBe(401);
+    for (const spelling of ['mia', 'MIA', 'mİa', 'MİA'].map((name) => ({
+      ...right('mia'),
+      username: name,
+    }))) {
+      const answer = await loginFrom(a, freshAddress(), spelling);
+      expect({ username: spelling.username, status: answer.status }).toEqual({
+        username: spelling.username,
+        status: /İ/.test(spelling.username) ? 401 : 429,
+      });
+    }
   });
 
   it('logs failed logins at warn with tenant, username and address — never a password', async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { jest } from '@jest/globals';
 import { CLOCK, type Clock } from '../../../src/application/ports/clock.port.js';
 import { DrainingState } from '../../../src/interfaces/http/health/draining-state.js';
@@ -176,11 +177,35 @@ describe('the request edge (e2e)', () => {
       const nul = await t.request('GET', '/v1/reports?startingAfter=%00', { token: admin });
       expectProblem(nul, 400);
       expect(fieldsOf(nul)).toEqual(['startingAfter']);
-      for (const limit of ['NaN', '1e309', '-1', '0', '101', '99999999999999999999', '1.5', 'Infinity']) {
-        const response = await t.request('GET', `/v1/reports?limit=${limit}`, { token: admin });
-        expectProblem(response, 400);
-        expect(new Set(fieldsOf(response))).toEqual(new Set(['limit']));
+      // Only decimal digits are a number (issue 6 re-test: 0x10 was read as 16, 1e1 as 10, %205 as 5).
+      for (const limit of [
+        'NaN',
+        '1e309',
+        '-1',
+        '0',
+        '101',
+        '99999999999999999999',
+        '1.5',
+        'Infinity',
+        '0x10',
+        '1e1',
+        '%205',
+        '5abc',
+        '-0',
+        '+5',
+        '',
+      ]) {
+        for (const path of ['/v1/reports', '/v1/users', '/v1/webhooks']) {
+          const response = await t.request('GET', `${path}?limit=${limit}`, { token: admin });
+          expectProblem(response, 400);
+          expect({ path, limit, fields: [...new Set(fieldsOf(response))] }).toEqual({
+            path,
+            limit,
+            fields: ['limit'],
+          });
+        }
       }
+      expect((await t.request('GET', '/v1/users?limit=05', { token: admin })).status).toBe(200);
       const twice = await t.request('GET', '/v1/reports?limit=1&limit=2', { token: admin });
       expectProblem(twice, 400);
       // A query the handler reads from the request itself (the SSE resume point) is covered too.
@@ -198,6 +223,52 @@ describe('the request edge (e2e)', () => {
         expectProblem(response, 400);
         expect(fieldsOf(response)).toEqual(['name']);
       }
+    });
+
+    it('refuses line separators and noncharacters in names, and controls and bidi in descriptions', async () => {
+      for (const name of ['Acme\u2028Bank', 'Acme\u2029', 'Acme\uffff', 'Acme\ufdd0']) {
+        const response = await t.request('POST', '/v1/tenants', {
+          token: t.operatorToken,
+          body: { id: `n${randomBytes(4).toString('hex')}`, name, admin: { username: 'bob', password } },
+        });
+        expectProblem(response, 400);
+        expect({ name, fields: fieldsOf(response) }).toEqual({ name, fields: ['name'] });
+      }
+      // A webhook description is shown to people as well (issue 6 re-test: it took any text).
+      for (const description of ['Payroll\u202egpj.exe', 'a\u0007b', 'line\nbreak', 'a\u2066b']) {
+        const response = await t.request('POST', '/v1/webhooks', {
+          token: admin,
+          body: { url: 'https://hooks.example.com/conflux', events: ['report.ready'], description },
+        });
+        expectProblem(response, 400);
+        expect({ description, fields: fieldsOf(response) }).toEqual({ description, fields: ['description'] });
+      }
+    });
+
+    it('refuses a member a user PATCH does not know, instead of answering 200 without applying it', async () => {
+      // Issue 6 re-test: PATCH {"role":"admin","taxid":"X-1"} answered 200 and left the tax ID as it was —
+      // the admin believed it set and verified.
+      const users = await t.request('GET', '/v1/users', { token: admin });
+      const ada = (users.body.data as { id: string; username: string; taxId: string }[]).find(
+        (u) => u.username === 'ada',
+      )!;
+      for (const [body, field] of [
+        [{ role: 'admin', taxid: 'X-1' }, 'taxid'],
+        [{ taxId: 'X-2', tax_id: 'X-2' }, 'tax_id'],
+        [{ role: 'admin', password: 'new-password-1' }, 'password'],
+      ] as const) {
+        for (const contentType of ['application/json', 'application/merge-patch+json']) {
+          const response = await t.request('PATCH', `/v1/users/${ada.id}`, {
+            token: admin,
+            rawBody: JSON.stringify(body),
+            headers: { 'content-type': contentType },
+          });
+          expectProblem(response, 400);
+          expect({ body, fields: fieldsOf(response) }).toEqual({ body, fields: [field] });
+        }
+      }
+      const after = await t.request('GET', '/v1/users', { token: admin });
+      expect(after.body.data).toEqual(users.body.data);
     });
 
     it('refuses an Idempotency-Key that is not printable ASCII', async () => {
@@ -251,6 +322,25 @@ describe('the request edge (e2e)', () => {
       }
       const none = await raw(t.baseUrl, 'POST', '/v1/auth/login', {}, JSON.stringify({ tenantId }));
       expectProblem(none, 415);
+    });
+
+    it('answers 415 to JSON in any charset but UTF-8, on every method that takes a body', async () => {
+      const users = await t.request('GET', '/v1/users', { token: admin });
+      const userId = (users.body.data as { id: string }[])[0].id;
+      for (const charset of ['utf-16', 'UTF-16LE', 'latin1', 'iso-8859-1']) {
+        const login = await t.request('POST', '/v1/auth/login', {
+          rawBody: JSON.stringify({ tenantId, username: 'ada', password }),
+          headers: { 'content-type': `application/json; charset=${charset}` },
+        });
+        expectProblem(login, 415);
+        const patch = await t.request('PATCH', `/v1/users/${userId}`, {
+          token: admin,
+          rawBody: JSON.stringify({ role: 'admin' }),
+          headers: { 'content-type': `application/merge-patch+json; charset=${charset}` },
+        });
+        expectProblem(patch, 415);
+        expect(patch.headers.get('accept-patch')).toBe('application/json, application/merge-patch+json');
+      }
     });
 
     it('reads application/json with a charset, and an empty body of any type', async () => {
@@ -370,6 +460,58 @@ describe('the request edge (e2e)', () => {
       expect(options.headers.get('allow')).toBe('OPTIONS, POST');
       // A path no route serves stays 404.
       expectProblem(await t.request('DELETE', '/v1/nothing-here', { token: admin }), 404);
+    });
+
+    it('answers CONNECT and requests Node cannot parse with 400 problem+json, nosniff like every answer', async () => {
+      const { port } = new URL(t.baseUrl);
+      const rawAnswer = (head: string): Promise<string> =>
+        new Promise<string>((resolve, reject) => {
+          const socket = connect(Number(port), '127.0.0.1', () => socket.write(head));
+          let data = '';
+          socket.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+          socket.on('end', () => resolve(data));
+          socket.on('error', reject);
+        });
+      for (const head of [
+        // Node would drop a CONNECT without a word.
+        `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`,
+        'GET /health/live HTTP/1.1\r\nHost: x\r\nX-Note: a\u0000b\r\n\r\n',
+        'GET /v1/reports/\u00ff HTTP/1.1\r\nHost: x\r\n\r\n',
+      ]) {
+        const [status, body] = (await rawAnswer(head)).split('\r\n\r\n');
+        expect({ head, status }).toEqual({
+          head,
+          status: expect.stringMatching(
+            /^HTTP\/1\.1 400 Bad Request(?=[^]*\r\nContent-Type: application\/problem\+json)(?=[^]*\r\nX-Content-Type-Options: nosniff)/i,
+          ),
+        });
+        expect(JSON.parse(body)).toMatchObject({ status: 400 });
+      }
+    });
+
+    it('answers 413 at once to a body announced over 1 MiB, without waiting for it', async () => {
+      // Before: the parser read (and discarded) the whole announced body first; with nothing sent there
+      // was no answer until the request timeout.
+      const { port } = new URL(t.baseUrl);
+      for (const contentType of ['application/json', 'application/merge-patch+json']) {
+        const answer = await new Promise<string>((resolve, reject) => {
+          const socket = connect(Number(port), '127.0.0.1', () =>
+            socket.write(
+              `PATCH /v1/users/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\n` +
+                `Content-Type: ${contentType}\r\nContent-Length: 99999999999\r\n\r\n{`,
+            ),
+          );
+          let data = '';
+          socket.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+          socket.on('end', () => resolve(data));
+          socket.on('error', reject);
+        });
+        const [head, body] = answer.split('\r\n\r\n');
+        expect(head).toMatch(/^HTTP\/1\.1 413 /);
+        expect(head).toMatch(/\r\nContent-Type: application\/problem\+json/i);
+        expect(head).toMatch(/\r\nConnection: close/i);
+        expect(JSON.parse(body)).toMatchObject({ status: 413 });
+      }
     });
 
     it('answers a request that arrives while the server closes with 503 problem+json', async () => {

@@ -175,6 +175,52 @@ describe('tenant databases: one per tenant, and one outage stays one tenant’s 
     expect((await create(newId())).status).toBe(201);
   });
 
+  it('answers 503, never 500, while the tenant database refuses new connections (ALLOW_CONNECTIONS false)', async () => {
+    // Issue 6 re-test: a server that is up but refuses the login (55000 here; a role that may no longer
+    // log in, 28000; CONNECT revoked, 42501) answered 500 once the pool had to open a new connection.
+    const db = await given();
+    const id = newId();
+    expect((await create(id, db.url)).status).toBe(201);
+    const token = (await login(id)).body.accessToken as string;
+    expect((await t.request('GET', '/v1/reports', { token })).status).toBe(200);
+
+    await query(clusterUrl(), `ALTER DATABASE "${db.name}" ALLOW_CONNECTIONS false`);
+    try {
+      await query(clusterUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+        db.name,
+      ]);
+      // Past the first refusal's Retry-After the tenant's pool connects afresh, and meets the refusal itself.
+      const statuses: number[] = [];
+      let refusedAt: number | undefined;
+      let retryAfterMs = 0;
+      await waitUntil(
+        'a request after the first Retry-After window',
+        async () => {
+          const list = await t.request('GET', '/v1/reports', { token });
+          statuses.push(list.status);
+          if (list.status !== 200 && list.status !== 503)
+            throw new Error(`GET /v1/reports answered ${list.status}: ${JSON.stringify(list.body)}`);
+          if (list.status === 503 && refusedAt === undefined) {
+            refusedAt = Date.now();
+            retryAfterMs = Number(list.headers.get('retry-after')) * 1000;
+            expect(list.contentType).toMatch(PROBLEM);
+            expect(retryAfterMs).toBeGreaterThan(0);
+          }
+          return refusedAt !== undefined && Date.now() > refusedAt + retryAfterMs + 500;
+        },
+        60_000,
+      );
+      expect(new Set(statuses.slice(statuses.indexOf(503)))).toEqual(new Set([503]));
+      const ready = await t.request('GET', '/health/ready');
+      expect(ready.body.details.tenantDatabases.unreachable).toEqual([
+        { tenantId: id, since: expect.any(String) },
+      ]);
+    } finally {
+      await query(clusterUrl(), `ALTER DATABASE "${db.name}" ALLOW_CONNECTIONS true`);
+    }
+    await waitUntil('the tenant answers again', async () => (await login(id)).status === 200);
+  }, 120_000);
+
   it('answers 503 with Retry-After to a tenant whose database is unreachable, names it in readiness, and keeps the others working', async () => {
     const db = await given();
     const cut = newId();

@@ -23,12 +23,20 @@ const mediaTypeOf = (contentType: string | undefined): string | undefined =>
 const hasBody = (req: Request): boolean =>
   req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
+/** The `charset` parameter of a content type, lower-cased and unquoted, or `undefined` when it has none. */
+const charsetOf = (contentType: string | undefined): string | undefined =>
+  /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '')?.[1]?.toLowerCase();
+
 /**
- * The media type a request with this content type and method may send a body in, or `false`.
+ * Whether a request with this content type and method may send a body: `application/json` (any
+ * parameters) or, for PATCH, `application/merge-patch+json` — in UTF-8, the only encoding JSON is exchanged
+ * in (RFC 8259 §8.1), so a `charset` other than `utf-8` is refused too rather than decoded into garbage.
  * Pure, for the unit tests. api.md, Status codes: "415 a body that is not `application/json`".
  */
 export const acceptsBodyOf = (contentType: string | undefined, method: string): boolean => {
   const type = mediaTypeOf(contentType);
+  const charset = charsetOf(contentType);
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return false;
   return type === 'application/json' || (type === 'application/merge-patch+json' && method === 'PATCH');
 };
 
@@ -45,10 +53,25 @@ export const requireJsonBodies = (): RequestHandler => (req, res, next) => {
   next(
     new ProblemException(415, {
       type: problemType('unsupported_media_type'),
-      detail: 'The request body must be application/json.',
+      detail: 'The request body must be application/json in UTF-8.',
     }),
   );
 };
+
+/**
+ * 413 at once, before any byte of the body is read, for a request whose `Content-Length` announces more
+ * than `limitBytes`, and the connection closes. The JSON parser would refuse it too, but only after
+ * reading and discarding the whole announced body (`Content-Length: 99999999999` held the request open
+ * until the request timeout, with no answer). A chunked body is still bounded by the parser.
+ */
+export const refuseOversizedBodies =
+  (limitBytes: number): RequestHandler =>
+  (req, res, next) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (!(declared > limitBytes)) return next();
+    res.setHeader('Connection', 'close');
+    next(new ProblemException(413, { detail: 'The request body is larger than 1 MiB.' }));
+  };
 
 type RouteLayer = Readonly<{
   route?: { _methods(): string[] };
@@ -178,10 +201,24 @@ const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
+/** A whole HTTP/1.1 problem+json answer, for sockets Express never sees; the connection then closes. */
+const problemResponse = (status: number, detail: string): string => {
+  const title = STATUS_CODES[status] ?? 'Bad Request';
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  return (
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+    // What securityHeaders() gives every answer Express writes (api.md: every response sends nosniff).
+    'X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+};
+
 /**
  * Node answers a request it cannot parse (a request line or headers over 16 KiB, a malformed request, a
  * timeout) itself, with an empty body; this answers the same status as problem+json and closes, as Node
- * does. Attach to the HTTP server once.
+ * does. A `CONNECT` request (a proxy tunnel; Node hands it to a `connect` listener and, without one, drops
+ * the connection without an answer) gets 400 problem+json the same way: Conflux is no proxy. Attach to the
+ * HTTP server once.
  */
 export const answerClientErrors = (server: Server): void => {
   server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
@@ -190,17 +227,15 @@ export const answerClientErrors = (server: Server): void => {
       return;
     }
     const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
-    const title = STATUS_CODES[status] ?? 'Bad Request';
-    const body = JSON.stringify({
-      type: 'about:blank',
-      title,
-      status,
-      detail:
-        status === 431 ? 'The request line or headers are too large.' : 'The request could not be read.',
-    });
     socket.end(
-      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      problemResponse(
+        status,
+        status === 431 ? 'The request line or headers are too large.' : 'The request could not be read.',
+      ),
     );
+  });
+  server.on('connect', (_request: unknown, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(problemResponse(400, 'CONNECT is not served: this is not a proxy.'));
   });
 };

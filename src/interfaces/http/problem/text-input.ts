@@ -13,12 +13,13 @@ export const textFault = (value: string): string | undefined =>
     : undefined;
 
 /**
- * What a name shown to people (tenant name, username, description) may not hold on top of that: C0 and C1
- * control characters (DEL included) and the bidirectional formatting characters that reorder how text is
- * displayed (Trojan Source, CVE-2021-42574): U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069.
+ * What a name shown to people (tenant name, description) may not hold on top of that: C0 and C1 control
+ * characters (DEL included), the line and paragraph separators U+2028/U+2029 (a line break by another
+ * name), the bidirectional formatting characters that reorder how text is displayed (Trojan Source,
+ * CVE-2021-42574: U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069, Unicode's `Bidi_Control`), and
+ * noncharacters (U+FDD0–U+FDEF and every U+xFFFE/U+xFFFF, never meant for interchange).
  */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const CONTROL_OR_BIDI = /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Noncharacter_Code_Point}]/u;
 
 /** The message for a name that holds control or bidirectional formatting characters (or a text fault). */
 export const nameFault = (value: string): string | undefined =>

@@ -42,6 +42,7 @@ import {
   ApiQueryFrom,
   openApiSchema,
 } from '../openapi/openapi.js';
+import { queryInteger } from '../problem/query-input.js';
 import { text } from '../problem/text-input.js';
 import { ValidationFailed, ZodValidationPipe, parse } from '../problem/validation.js';
 import { REPORT_HTTP_OPTIONS, type ReportHttpOptions } from './report-http.options.js';
@@ -63,7 +64,7 @@ const requestSchema = z
   .transform((b) => b ?? {});
 
 const listSchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: queryInteger(1, 100, 20),
   startingAfter: text(100).min(1).optional(),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { queryInteger } from '../problem/query-input.js';
 
 export const username = z
   .string()
@@ -25,18 +26,18 @@ export const createUserBody = z.object({
 
 /** GET /v1/users: the same cursor pagination as GET /v1/reports. */
 export const listUsersQuery = z.object({
-  limit: z.coerce
-    .number()
-    .int('must be an integer')
-    .min(1, 'must be at least 1')
-    .max(100, 'must be at most 100')
-    .default(20),
+  limit: queryInteger(1, 100, 20),
   startingAfter: z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters').optional(),
 });
 
-/** PATCH /v1/users/:id — `{ taxId, role }`, at least one; a tax ID set here is verified. */
+/**
+ * PATCH /v1/users/:id — `{ taxId, role }`, at least one; a tax ID set here is verified. Any other member is
+ * refused (400 "Unknown field"): a merge patch whose member cannot be applied must not answer 200 as if it
+ * had been (`{"role":"member","taxid":"X-1"}` would leave the tax ID unverified while the admin believes
+ * it set).
+ */
 export const updateUserBody = z
-  .object({ taxId: taxId.optional(), role: role.optional() })
+  .strictObject({ taxId: taxId.optional(), role: role.optional() })
   .refine((b) => b.taxId !== undefined || b.role !== undefined, {
     message: 'give taxId, role or both',
     path: ['taxId'],

@@ -3,6 +3,7 @@ import {
   WEBHOOK_EVENT_TYPES,
   type WebhookEventType,
 } from '../../../application/delivery/report-notification.js';
+import { nameText } from '../problem/text-input.js';
 import { listUsersQuery } from '../user/user.schemas.js';
 
 const eventType = z.enum(WEBHOOK_EVENT_TYPES as [WebhookEventType, ...WebhookEventType[]]);
@@ -16,7 +17,7 @@ export const createWebhookBody = z.strictObject({
     .array(eventType)
     .min(1, 'must name at least one event')
     .refine((events) => new Set(events).size === events.length, 'must not repeat an event'),
-  description: z.string().max(500, 'must be at most 500 characters').nullable().default(null),
+  description: nameText(500).nullable().default(null),
 });
 
 /** The same cursor pagination as GET /v1/users and GET /v1/reports. */

@@ -60,6 +60,16 @@ describe('isConnectionFailure', () => {
     [Object.assign(new Error('sorry, too many clients already'), { code: '53300' })],
     [Object.assign(new Error('database "x" does not exist'), { code: '3D000' })],
     [new Error('wrapped', { cause: Object.assign(new Error('x'), { code: 'ETIMEDOUT' }) })],
+    // The server refuses the connection itself (issue 6 re-test: each was a 500).
+    [Object.assign(new Error('role "t" is not permitted to log in'), { code: '28000' })],
+    [Object.assign(new Error('password authentication failed for user "t"'), { code: '28P01' })],
+    [Object.assign(new Error('database "x" is not currently accepting connections'), { code: '55000' })],
+    [
+      Object.assign(new Error('permission denied for database "x"'), {
+        code: '42501',
+        detail: 'User does not have CONNECT privilege.',
+      }),
+    ],
   ])('given %s, then it is a connection failure', (error) => {
     expect(isConnectionFailure(error)).toBe(true);
   });
@@ -67,6 +77,8 @@ describe('isConnectionFailure', () => {
   it.each([
     [Object.assign(new Error('duplicate key'), { code: '23505' })],
     [Object.assign(new Error('syntax error'), { code: '42601' })],
+    [Object.assign(new Error('permission denied for table users'), { code: '42501' })],
+    [Object.assign(new Error('cannot refresh materialized view concurrently'), { code: '55000' })],
     [new Error('boom')],
     ['a string'],
     [undefined],

@@ -47,10 +47,29 @@ describe('text faults', () => {
       'a\u007f',
       'a\u0085',
       'a\n',
+      // Line breaks by another name, and noncharacters (issue 6 re-test).
+      'a\u2028b',
+      'a\u2029b',
+      'a\uffffb',
+      'a\ufffe',
+      'a\ufdd0',
+      'a\u{10ffff}',
+      'a\u{1fffe}',
     ])
-      expect(nameFault(bad)).toBe('must not contain control or bidi characters');
+      expect({ bad, fault: nameFault(bad) }).toEqual({
+        bad,
+        fault: 'must not contain control or bidi characters',
+      });
     expect(nameFault('a\u0000')).toBe('must not contain NUL characters or unpaired surrogates');
-    expect(nameFault('Société Générale 😀')).toBeUndefined();
+    for (const good of [
+      'Société Générale 😀',
+      'Ærøskøbing Bank',
+      '東京銀行',
+      'a\u200db',
+      'e\u0301',
+      '👩\u200d💻',
+    ])
+      expect(nameFault(good)).toBeUndefined();
   });
 
   it('gives zod schemas the same rules', () => {
@@ -156,6 +175,24 @@ describe('acceptsBodyOf', () => {
     ])
       expect(acceptsBodyOf(other, 'POST')).toBe(false);
   });
+
+  it('reads UTF-8 only: any other charset is refused, not decoded into garbage', () => {
+    for (const utf8 of [
+      'application/json; charset=UTF-8',
+      'application/json;charset="utf-8"',
+      'application/json; charset=utf8',
+    ])
+      expect(acceptsBodyOf(utf8, 'POST')).toBe(true);
+    for (const other of [
+      'application/json; charset=utf-16',
+      'application/json; charset=UTF-16LE',
+      'application/json; charset=latin1',
+      'application/json; charset=iso-8859-1',
+      'application/merge-patch+json; charset=utf-32',
+      'application/json; charset=',
+    ])
+      expect({ other, accepted: acceptsBodyOf(other, 'PATCH') }).toEqual({ other, accepted: false });
+  });
 });
 
 describe('malformed percent-encoding', () => {
@@ -191,6 +228,24 @@ describe('answerClientErrors', () => {
     expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(head).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
     expect(head).toMatch(/\r\nConnection: close/i);
+    // Like every other answer (issue 6, item 8): it was the one response without nosniff.
+    expect(head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+    expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request' });
+  });
+
+  it('answers CONNECT (a proxy tunnel, which Node would drop unanswered) with 400 problem+json', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
+      );
+      let data = '';
+      socket.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(head).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
     expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request' });
   });
 });
