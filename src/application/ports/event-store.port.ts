@@ -130,7 +130,16 @@ export interface EventStore {
    * applies each page in one transaction, with the page's last checkpoint, pays one commit per page.
    */
   subscribeToAllPages(options: SubscribeOptions): AsyncIterable<readonly RecordedEvent[]>;
+
+  /**
+   * Stores whose readers wait for open appends (PostgreSQL): what holds them back now. Subscriber lag
+   * counts visible events only, so a stall behind an open append shows here, not there.
+   */
+  horizonHold?(): Promise<HorizonHold>;
 }
+
+/** Open append transactions holding readers back, and the age in seconds of the oldest (0 when none). */
+export type HorizonHold = Readonly<{ appenders: number; heldSeconds: number }>;
 
 /**
  * An append step in place of the store's own, e.g. one fenced by a lease (ScheduledWork.appendFenced):

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PROVIDER_NAMES } from '../../domain/report/provider-data.js';
 import { ReportEventUnreadable } from '../../domain/report/report.errors.js';
 import { type ReportEvent, type StoredReportEvent, upcast } from '../../domain/report/report.events.js';
-import type { RecordedEvent } from '../ports/event-store.port.js';
+import { type RecordedEvent, categoryOf, streamNameFor } from '../ports/event-store.port.js';
 
 /**
  * The parsing schemas of every stored report event version (the types are declared in the domain,
@@ -99,7 +99,8 @@ const isStoredType = (type: string): type is keyof typeof schemas => Object.hasO
 
 /**
  * A recorded report event as the current domain event. Throws ReportEventUnreadable (naming the stream,
- * revision, type and the failing fields) for an unknown type or data that does not parse.
+ * revision, type and the failing fields) for an unknown type, data that does not parse, or metadata and data
+ * that name another tenant or report than the event's stream.
  */
 export const readReportEvent = (recorded: RecordedEvent): ReportEvent => {
   const unreadable = (reason: string) =>
@@ -110,5 +111,25 @@ export const readReportEvent = (recorded: RecordedEvent): ReportEvent => {
     throw unreadable(
       parsed.error.issues.map((issue) => `${issue.path.join('.') || '(data)'}: ${issue.message}`).join('; '),
     );
+  // Readers take the tenant from the metadata (the scheduled work, the store's tenant filter) and the
+  // report from the data: both must name the event's own stream, or its effects land on another tenant's
+  // or another report's rows.
+  const tenantId = recorded.metadata.tenantId as unknown;
+  const { reportId } = parsed.data;
+  const dataTenant = 'tenantId' in parsed.data ? parsed.data.tenantId : undefined;
+  const mismatch = [
+    typeof tenantId !== 'string' || tenantId.length === 0
+      ? 'metadata.tenantId: expected the tenant of the stream'
+      : categoryOf(recorded.streamName) === '' ||
+          !recorded.streamName.startsWith(`${categoryOf(recorded.streamName)}-${tenantId}.`)
+        ? `metadata.tenantId: ${tenantId} is not the stream's tenant`
+        : recorded.streamName !== streamNameFor(categoryOf(recorded.streamName), tenantId, reportId)
+          ? `reportId: ${reportId} is not the stream's report`
+          : undefined,
+    dataTenant !== undefined && dataTenant !== tenantId
+      ? `tenantId: ${dataTenant} is not the stream's tenant`
+      : undefined,
+  ].filter((reason): reason is string => reason !== undefined);
+  if (mismatch.length > 0) throw unreadable(mismatch.join('; '));
   return upcast({ type: recorded.type, data: parsed.data } as StoredReportEvent);
 };

@@ -55,3 +55,18 @@ export const HORIZON_CTES = `append_locks AS MATERIALIZED (
 
 /** Events of transactions below the horizon: finished, and nothing can still commit before them. */
 export const VISIBLE = 'transaction_id < (SELECT xid FROM horizon)';
+
+/**
+ * Who holds the horizon back now: the open transactions of this database that hold the append lock and
+ * own a transaction id (`appenders`), and for how long the oldest has run (`heldSeconds`, 0 when none).
+ * Readers' lag counts visible events only, so while an appender stalls the log, lag reads 0: this is the
+ * figure that shows the stall (readiness detail). `xact_start` of another role's session is visible only
+ * to superusers and `pg_read_all_stats`; without it such a holder counts but adds no age.
+ */
+export const HORIZON_HOLD = `SELECT count(*)::int AS appenders,
+    COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(a.xact_start)), 0)::float8 AS held_seconds
+  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+  WHERE l.locktype = 'advisory' AND l.granted AND l.classid = ${APPEND_LOCK.classId}
+    AND l.objid = ${APPEND_LOCK.objId} AND l.objsubid = 2
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND a.backend_xid IS NOT NULL`;

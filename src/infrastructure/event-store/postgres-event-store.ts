@@ -4,6 +4,7 @@ import type {
   AppendResult,
   EventStore,
   ExpectedRevision,
+  HorizonHold,
   NewEvent,
   ReadAllOptions,
   ReadStreamOptions,
@@ -12,6 +13,7 @@ import type {
 } from '../../application/ports/event-store.port.js';
 import { migrateSchema } from '../postgres/transaction.js';
 import { appendEvents, appendEventsWithin, lockForAppend } from './append.js';
+import { HORIZON_HOLD } from './horizon.js';
 import { checkLogIdentity } from './log-identity.js';
 import { readPage, readStream } from './reads.js';
 import { assertCount, decodeCheckpoint, EVENT_STORE_MIGRATION_LOCK, SCHEMA, toRecordedEvent } from './sql.js';
@@ -190,6 +192,11 @@ export class PostgresEventStore implements EventStore {
    */
   lockForAppend(client: pg.ClientBase): Promise<void> {
     return lockForAppend(client);
+  }
+
+  async horizonHold(): Promise<HorizonHold> {
+    const { rows } = await this.pool.query<{ appenders: number; held_seconds: number }>(HORIZON_HOLD);
+    return { appenders: rows[0].appenders, heldSeconds: rows[0].appenders > 0 ? rows[0].held_seconds : 0 };
   }
 
   readStream(streamName: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

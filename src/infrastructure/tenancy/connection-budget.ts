@@ -74,8 +74,20 @@ export class ConnectionBudget {
     let opening = 0;
     /** Opens that hold their permit and have not settled: their connection may not be counted yet. */
     let permitted = 0;
+    // pg-pool drops a connection from `totalCount` when it starts closing it (`_remove`: idle timeout,
+    // destroy, error) and emits `remove` once it has ended. Until then its backend still counts against
+    // max_connections, so it keeps its permit: without this, another caller's reconcile gave the permit to
+    // a replacement while the old backend lived (500 tenants: 41 connections for a budget of 40).
+    const closing = new Set<unknown>();
+    const poolWithRemove = pool as unknown as { _remove?: (client: unknown, callback?: () => void) => void };
+    const remove = poolWithRemove._remove?.bind(pool);
+    if (remove)
+      poolWithRemove._remove = (client, callback) => {
+        closing.add(client);
+        remove(client, callback);
+      };
     const reconcile = () => {
-      const open = pool.totalCount;
+      const open = pool.totalCount + closing.size;
       if (held - permitted > open) {
         this.release(held - permitted - open);
         held = open + permitted;
@@ -85,7 +97,10 @@ export class ConnectionBudget {
         held = open;
       }
     };
-    pool.on('remove', reconcile);
+    pool.on('remove', (client: unknown) => {
+      closing.delete(client);
+      reconcile();
+    });
     const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
     let settled: (() => void)[] = [];
     const openSettled = () => new Promise<void>((resolve) => settled.push(resolve));

@@ -158,6 +158,14 @@ describe('two instances, one killed (SIGKILL, e2e)', () => {
       `SELECT stream_name, type, data FROM events WHERE category = 'report'`,
     );
 
+    // The tenant was created on the killed instance, after both started: the survivor learns of it (its
+    // rescan of the directory), takes over its projection, and lists every report as ready.
+    await waitUntil('the survivor lists every report as ready', async () => {
+      const list = await api(ports[1], 'GET', `/v1/reports?limit=100`);
+      const rows = list.body.data as { id: string; status: string }[];
+      return ids.every((id) => rows.some((r) => r.id === id && r.status === 'ready'));
+    });
+
     for (const [i, id] of ids.entries()) {
       expect((await api(ports[1], 'GET', `/v1/reports/${id}`)).body.status).toBe('ready');
       const stream = events.filter((e) => e.stream_name.endsWith(`.${id}`));

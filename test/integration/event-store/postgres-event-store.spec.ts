@@ -405,6 +405,29 @@ describe('PostgresEventStore on PostgreSQL', () => {
       }
     });
 
+    it('tells for how long open appends hold the readers back (readiness detail), and nothing for a stranger', async () => {
+      const tenant = `t${uid()}`;
+      const stranger = await openTransaction(db.url);
+      const appender = await openTransaction(db.url);
+      try {
+        await stranger.query(`CREATE TEMP TABLE stranger_${uid()} (x int)`);
+        expect(await store.horizonHold()).toEqual({ appenders: 0, heldSeconds: 0 });
+
+        await store.appendWithin(appender, `c-${tenant}.a`, [event('A', tenant)]);
+        await store.appendToStream(`c-${tenant}.b`, [event('B', tenant)]);
+        // B is committed but invisible behind A: lag read from visible events says nothing; the hold does.
+        await until('the hold has lasted a second', async () => (await store.horizonHold()).heldSeconds >= 1);
+        expect(await store.readAll({ filter: { tenantId: tenant } })).toEqual([]);
+        expect((await store.horizonHold()).appenders).toBe(1);
+
+        await appender.query('COMMIT');
+        expect(await store.horizonHold()).toEqual({ appenders: 0, heldSeconds: 0 });
+      } finally {
+        await stranger.end();
+        await appender.end();
+      }
+    });
+
     it('16 writers in transactions of random length beside a stranger: a subscriber and a pager see every event once', async () => {
       const tenant = `t${uid()}`;
       const filter = { tenantId: tenant };

@@ -61,15 +61,17 @@ export class HealthController {
 
   /**
    * Detail only, never a reason to be unready (ADR 0014): per subscription of this process, how far its
-   * checkpoint is behind the log, and the events parked per subscription (all instances).
+   * checkpoint is behind the log, the events parked per subscription (all instances), and (PostgreSQL) the
+   * open appends holding every reader back — lag counts visible events, so a stall shows only there.
    */
   private async subscriptionDetail(): Promise<Record<string, unknown>> {
-    const [lag, parked] = await Promise.all([
+    const [lag, parked, horizon] = await Promise.all([
       this.subscriptions.lag(this.events),
       this.parked.countBySubscription(),
+      this.events.horizonHold?.(),
     ]);
     const parkedTotal = Object.values(parked).reduce((sum, n) => sum + n, 0);
-    return { lag, parked, parkedTotal };
+    return { lag, parked, parkedTotal, ...(horizon ? { horizon } : {}) };
   }
 
   @Get('live')

@@ -144,7 +144,39 @@ export const toProblem = (exception: unknown, instance?: string): MappedProblem 
     return { serverFault: false, problem: plain(status, httpDetail(exception), instance) };
   }
 
+  if (isDatabaseOverloaded(exception))
+    return {
+      serverFault: true,
+      retryAfterSeconds: DATABASE_OVERLOADED_RETRY_AFTER_S,
+      problem: {
+        type: problemType('database_overloaded'),
+        title: titleOf(HttpStatus.SERVICE_UNAVAILABLE),
+        status: HttpStatus.SERVICE_UNAVAILABLE,
+        detail: 'The database is at its connection limit; try again later.',
+        ...at,
+        code: 'database_overloaded',
+      },
+    };
+
   return { serverFault: true, problem: internal(instance) };
+};
+
+/** Seconds a client waits after `database_overloaded`: long enough for idle pools to close a connection. */
+const DATABASE_OVERLOADED_RETRY_AFTER_S = 5;
+
+/**
+ * True when PostgreSQL refused a connection for load, not for anything in the request: class 53
+ * (insufficient resources, 53300 = too many clients), 57P03 (cannot connect now), or pg-pool's wait for a
+ * connection timing out. Looks through `cause` (MikroORM and our own wrappers), up to 5 levels. Issue 8
+ * item 3: the cluster's `max_connections` is shared (other instances, other clients), so the tenant
+ * connection budget alone cannot rule this out; it must be a 503 with `Retry-After`, never a 500.
+ */
+const isDatabaseOverloaded = (error: unknown, depth = 0): boolean => {
+  if (!(error instanceof Error) || depth > 5) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(53...|57P03)$/.test(code)) return true;
+  if (/timeout exceeded when trying to connect/i.test(error.message)) return true;
+  return isDatabaseOverloaded(error.cause, depth + 1);
 };
 
 const internal = (instance?: string): ProblemDetails =>

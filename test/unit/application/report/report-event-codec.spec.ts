@@ -2,13 +2,17 @@ import type { Checkpoint, RecordedEvent } from '../../../../src/application/port
 import { readReportEvent } from '../../../../src/application/report/report-event-codec.js';
 import { ReportEventUnreadable } from '../../../../src/domain/report/report.errors.js';
 
-const recorded = (type: string, data: unknown): RecordedEvent => ({
+const recorded = (
+  type: string,
+  data: unknown,
+  metadata: Record<string, unknown> = { tenantId: 'acme' },
+): RecordedEvent => ({
   id: '00000000-0000-4000-8000-000000000001',
   streamName: 'report-acme.r1',
   revision: 3,
   type,
   data,
-  metadata: { tenantId: 'acme' },
+  metadata: metadata as RecordedEvent['metadata'],
   checkpoint: '1:1' as Checkpoint,
   createdAt: new Date(),
 });
@@ -22,9 +26,13 @@ const requested = {
   requestedAt: '2026-04-01T10:00:00.000Z',
 };
 
-const unreadable = (type: string, data: unknown): ReportEventUnreadable => {
+const unreadable = (
+  type: string,
+  data: unknown,
+  metadata?: Record<string, unknown>,
+): ReportEventUnreadable => {
   try {
-    readReportEvent(recorded(type, data));
+    readReportEvent(recorded(type, data, metadata));
   } catch (error) {
     if (error instanceof ReportEventUnreadable) return error;
     throw error;
@@ -59,6 +67,8 @@ describe('readReportEvent', () => {
       /period\.from/,
     ],
     ['data that is not an object', 'oops', /\(data\)/],
+    ['data that is an array', [requested], /\(data\)/],
+    ['data that is null', null, /\(data\)/],
   ])('given %s, when read, then it is unreadable naming the field', (_, data, field) => {
     expect(unreadable('ReportRequested', data).message).toMatch(field);
   });
@@ -80,5 +90,21 @@ describe('readReportEvent', () => {
         recordedAt: requested.requestedAt,
       }).message,
     ).toMatch(/result\.rows/);
+  });
+
+  it.each([
+    ['no tenant', {}, /metadata\.tenantId/],
+    ['a tenant that is not a string', { tenantId: 7 }, /metadata\.tenantId/],
+    ['another tenant than its stream', { tenantId: 'globex' }, /metadata\.tenantId/],
+  ])(
+    'given metadata with %s, when read, then it is unreadable (it would be projected or scheduled for the wrong tenant)',
+    (_, metadata, field) => {
+      expect(unreadable('ReportRequested', requested, metadata).message).toMatch(field);
+    },
+  );
+
+  it('given data naming another report than its stream, when read, then it is unreadable', () => {
+    expect(unreadable('ReportRequested', { ...requested, reportId: 'r2' }).message).toMatch(/reportId/);
+    expect(unreadable('ReportRequested', { ...requested, tenantId: 'globex' }).message).toMatch(/tenantId/);
   });
 });

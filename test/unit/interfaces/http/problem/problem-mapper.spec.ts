@@ -190,4 +190,39 @@ describe('toProblem', () => {
       'Bad Gateway',
     );
   });
+
+  // PostgreSQL refusing a connection for load (the cluster's max_connections shared with other instances or
+  // clients, a pool that cannot get a connection in time): the client may try again, it is not a bug.
+  it.each([
+    [
+      'too many clients (53300)',
+      Object.assign(new Error('sorry, too many clients already'), { code: '53300' }),
+    ],
+    [
+      'the server starting up (57P03)',
+      Object.assign(new Error('the database system is starting up'), { code: '57P03' }),
+    ],
+    ['a pool that gets no connection in time', new Error('timeout exceeded when trying to connect')],
+    [
+      'an ORM error wrapping too many clients',
+      Object.assign(new Error('DriverException'), {
+        cause: Object.assign(new Error('sorry, too many clients already'), { code: '53300' }),
+      }),
+    ],
+  ])(
+    'given the database refusing a connection for load (%s), then 503 with Retry-After, no detail leaked',
+    (_, error) => {
+      const { problem, serverFault, retryAfterSeconds } = toProblem(error, '/v1/tenants');
+      expect(problem).toEqual({
+        type: 'urn:conflux:problem:database-overloaded',
+        title: 'Service Unavailable',
+        status: 503,
+        detail: 'The database is at its connection limit; try again later.',
+        instance: '/v1/tenants',
+        code: 'database_overloaded',
+      });
+      expect(retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      expect(serverFault).toBe(true);
+    },
+  );
 });
