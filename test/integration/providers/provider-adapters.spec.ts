@@ -394,10 +394,11 @@ describe('transport failures are transient', () => {
   }, 30_000);
 
   it("the caller's signal during a dripping result stream (cancel mid-body) ends it and closes its socket", async () => {
+    let drips = 0;
     const server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       res.write('{"id":"1"}\n');
-      const timer = setInterval(() => res.write('{'), 50);
+      const timer = setInterval(() => res.write('{', () => drips++), 50);
       res.once('close', () => clearInterval(timer));
     });
     const open = track(server);
@@ -408,7 +409,7 @@ describe('transport failures are transient', () => {
         signal: abort.signal,
       });
       const reading = readLines(stream).catch((e: unknown) => e);
-      await sleep(200);
+      await waitFor(() => drips >= 3, 'the body is dripping');
       abort.abort(new Error('cancelled'));
       expect(await reading).toBeInstanceOf(ProviderUnavailableError);
       await waitFor(() => open.size === 0, 'the socket is closed');
