@@ -73,7 +73,7 @@ export class ReportNotificationRelay implements OnApplicationBootstrap, BeforeAp
       name: REPORT_NOTIFICATION_RELAY,
       filter: FINAL_REPORT_EVENTS,
       loadCheckpoint: () => this.checkpoints.load(REPORT_NOTIFICATION_RELAY),
-      handle: async (events: readonly RecordedEvent[]) => {
+      handle: async (events: readonly RecordedEvent[], after) => {
         const notifications = events.flatMap((event) => toReportNotification(event) ?? []);
         if (!this.tracing.enabled) {
           if (notifications.length > 0) await this.bus.publish(notifications.map(toCloudEventMessage));
@@ -90,11 +90,14 @@ export class ReportNotificationRelay implements OnApplicationBootstrap, BeforeAp
               () => this.bus.publish([toCloudEventMessage(notification)]),
             );
         }
-        await this.checkpoints.store(REPORT_NOTIFICATION_RELAY, events[events.length - 1].checkpoint);
+        await this.checkpoints.store(REPORT_NOTIFICATION_RELAY, {
+          after,
+          to: events[events.length - 1].checkpoint,
+        });
       },
       // An event that does not parse can never be published: parked (ADR 0014), then passed.
       isPoison: (error) => error instanceof ReportEventUnreadable,
-      skip: (event) => this.checkpoints.store(REPORT_NOTIFICATION_RELAY, event.checkpoint),
+      skip: (event, after) => this.checkpoints.store(REPORT_NOTIFICATION_RELAY, { after, to: event.checkpoint }),
     };
   }
 

@@ -1,3 +1,4 @@
+import type { CheckpointMove } from './checkpoint-fence.port.js';
 import type { AppendResult, Checkpoint, ExpectedRevision, NewEvent } from './event-store.port.js';
 import type { Period, ProviderName } from '../../domain/report/provider-data.js';
 
@@ -85,9 +86,11 @@ export type Claimed = Readonly<{ items: WorkItem[]; /** The database's clock at 
 export interface ScheduledWork {
   /**
    * Applies the changes of a page of events, in order, and stores the projection's checkpoint, atomically: as
-   * if each change ran alone, one after the other.
+   * if each change ran alone, one after the other. The checkpoint move is fenced (compare-and-set,
+   * checkpoint-fence.port.ts): when the stored checkpoint is no longer `move.after`, it rejects with
+   * CheckpointMoved and applies nothing.
    */
-  apply(projection: string, checkpoint: Checkpoint, changes: readonly WorkChange[]): Promise<void>;
+  apply(projection: string, move: CheckpointMove, changes: readonly WorkChange[]): Promise<void>;
   checkpoint(projection: string): Promise<Checkpoint | undefined>;
 
   /**

@@ -1,3 +1,4 @@
+import type { CheckpointMove } from './checkpoint-fence.port.js';
 import type { Checkpoint } from './event-store.port.js';
 
 /**
@@ -50,9 +51,11 @@ export type WebhookDelivery = Extract<WebhookWork, { kind: 'deliver' }>;
 export interface WebhookQueue {
   /**
    * Queues the events' fan-outs (one already there is left alone) and stores the subscription's
-   * checkpoint, in one transaction: a crash neither loses nor duplicates one.
+   * checkpoint, in one transaction: a crash neither loses nor duplicates one. The checkpoint move is fenced
+   * (compare-and-set, checkpoint-fence.port.ts): when the stored checkpoint is no longer `move.after`, it
+   * rejects with CheckpointMoved and queues nothing.
    */
-  schedule(subscription: string, checkpoint: Checkpoint, events: readonly NewWebhookEvent[]): Promise<void>;
+  schedule(subscription: string, move: CheckpointMove, events: readonly NewWebhookEvent[]): Promise<void>;
   checkpoint(subscription: string): Promise<Checkpoint | undefined>;
   /**
    * Claims up to `limit` due rows, fairly across tenants, with no tenant holding more than `perTenant`

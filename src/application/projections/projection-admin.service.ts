@@ -222,7 +222,7 @@ export class ProjectionAdminService implements OnApplicationBootstrap, BeforeApp
         const after = await rebuildCheckpoint(await this.databases.em(tenantId));
         const page = await this.store.readAll({ ...(after ? { after } : {}), filter, maxCount: PAGE });
         if (page.length < PAGE) break;
-        await this.databases.transactional(tenantId, (em) => applyRebuildPage(em, page));
+        await this.databases.transactional(tenantId, (em) => applyRebuildPage(em, page, after));
         await this.rebuilds.progress(rebuild.id, page.length);
         applied += page.length;
         onProgress?.(applied, await this.lag(page.at(-1)!.checkpoint, filter));
@@ -239,7 +239,7 @@ export class ProjectionAdminService implements OnApplicationBootstrap, BeforeApp
               maxCount: PAGE,
             });
             if (page.length === 0) return;
-            await applyRebuildPage(em, page);
+            await applyRebuildPage(em, page, from);
             rest += page.length;
             from = page.at(-1)!.checkpoint;
           }

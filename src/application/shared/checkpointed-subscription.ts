@@ -1,4 +1,5 @@
 import { setTimeout as wait } from 'node:timers/promises';
+import { CheckpointMoved } from '../ports/checkpoint-fence.port.js';
 import type { Logger } from '../ports/logger.port.js';
 import type { Checkpoint, EventStore, LogFilter, RecordedEvent } from '../ports/event-store.port.js';
 import type { ParkedEvents } from '../ports/parked-events.port.js';
@@ -16,14 +17,18 @@ export type SubscriptionSpec = Readonly<{
   loadCheckpoint: () => Promise<Checkpoint | undefined>;
   /**
    * Applies a page of events (in log order) and stores the last one's checkpoint atomically with the
-   * effect: one transaction per page, and a crash re-delivers the whole page (at-least-once).
+   * effect: one transaction per page, and a crash re-delivers the whole page (at-least-once). `after` is
+   * the checkpoint the page follows (undefined: none stored yet). The store is a compare-and-set on it
+   * (checkpoint-fence.port.ts): when the stored checkpoint is no longer `after` — a new leader moved it
+   * while this page was in flight — the page commits nothing and `handle` rejects with CheckpointMoved.
    */
-  handle: (events: readonly RecordedEvent[]) => Promise<void>;
+  handle: (events: readonly RecordedEvent[], after: Checkpoint | undefined) => Promise<void>;
   /**
    * Stores `event.checkpoint` WITHOUT applying the event, once it has been parked (with whatever the
-   * consumer does about an event it cannot apply). Without it, poison events are retried forever.
+   * consumer does about an event it cannot apply), fenced on `after` like `handle`. Without it, poison
+   * events are retried forever.
    */
-  skip?: (event: RecordedEvent) => Promise<void>;
+  skip?: (event: RecordedEvent, after: Checkpoint | undefined) => Promise<void>;
   /**
    * True for an error that retrying cannot change (the event does not parse: its bytes will not change):
    * the event is parked at its first failure, before its report's work can repeat an effect.
@@ -83,7 +88,9 @@ export const subscriptionRetryDelay = (
  * after a pause (capped exponential backoff), so a consumer never skips an event and never needs state in
  * memory — except a poison event: when a page fails, its events are retried one at a time to find the one
  * that fails; after `maxAttempts` failures of that event (transient errors not counted) it is parked with
- * its error, skipped through `spec.skip`, and the subscription moves on (ADR 0014).
+ * its error, skipped through `spec.skip`, and the subscription moves on (ADR 0014). A page whose fenced
+ * checkpoint store finds the checkpoint moved (CheckpointMoved: another leader advanced it) restarts at
+ * once from the stored checkpoint, counting no failure and parking nothing.
  *
  * It logs once per change of state — a warning when it starts failing, info when it works again — and the
  * repeats in between at debug level, without stacks: an unreachable tenant database is one line, not a
@@ -143,8 +150,11 @@ const consume = async (
   try {
     while (!signal.aborted) {
       let current: readonly RecordedEvent[] | undefined;
+      /** The checkpoint the next page follows: what the page's store compares and sets. */
+      let position: Checkpoint | undefined;
       try {
         const after = await spec.loadCheckpoint();
+        position = after;
         monitor?.checkpointed(spec.name, after);
         const isolating = isolate > 0;
         let endedByStore = true;
@@ -156,9 +166,10 @@ const consume = async (
           batchSize: isolating ? 1 : PAGE_SIZE,
         })) {
           current = page;
-          await spec.handle(page);
+          await spec.handle(page, position);
           current = undefined;
-          monitor?.checkpointed(spec.name, page[page.length - 1].checkpoint);
+          position = page[page.length - 1].checkpoint;
+          monitor?.checkpointed(spec.name, position);
           for (const event of page) failures.delete(event.id);
           if (failing > 0) {
             logger.info(
@@ -179,6 +190,14 @@ const consume = async (
         if (endedByStore && !signal.aborted) await sleep(retry.baseMs, signal);
       } catch (error) {
         if (signal.aborted) return;
+        if (error instanceof CheckpointMoved) {
+          // Not the events' fault: another writer moved the checkpoint; take it up from there.
+          logger.warn(
+            { subscription: spec.name, after: error.expected ?? null },
+            'checkpoint moved by another writer; the page rolled back, restarting from the stored checkpoint',
+          );
+          continue;
+        }
         monitor?.failed(spec.name, messageOf(error));
         const poison = current?.length === 1 && !isTransient(error) ? current[0] : undefined;
         if (current && current.length > 1 && !isTransient(error)) {
@@ -204,7 +223,7 @@ const consume = async (
                 attempts,
                 parkedAt: new Date(),
               });
-              await spec.skip(poison);
+              await spec.skip(poison, position);
               failures.delete(poison.id);
               isolate = Math.max(0, isolate - 1);
               logger.error(
@@ -213,6 +232,13 @@ const consume = async (
               );
               continue;
             } catch (parkError) {
+              if (parkError instanceof CheckpointMoved) {
+                logger.warn(
+                  { subscription: spec.name, eventId: poison.id },
+                  'checkpoint moved by another writer while skipping a parked event; restarting',
+                );
+                continue;
+              }
               logger.warn({ subscription: spec.name, err: parkError }, 'parking failed; retrying');
             }
           }

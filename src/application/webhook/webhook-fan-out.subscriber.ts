@@ -50,13 +50,13 @@ export class WebhookFanOutSubscriber implements OnApplicationBootstrap, BeforeAp
         name: WEBHOOK_FAN_OUT,
         filter: FINAL_REPORT_EVENTS,
         loadCheckpoint: () => this.queue.checkpoint(WEBHOOK_FAN_OUT),
-        handle: async (events) => {
+        handle: async (events, after) => {
           const queued = events.flatMap((event) => webhookEventOf(event) ?? []);
-          await this.queue.schedule(WEBHOOK_FAN_OUT, events[events.length - 1].checkpoint, queued);
+          await this.queue.schedule(WEBHOOK_FAN_OUT, { after, to: events[events.length - 1].checkpoint }, queued);
           if (queued.length > 0) this.worker.nudge();
         },
         isPoison: (error) => error instanceof ReportEventUnreadable,
-        skip: (event) => this.queue.schedule(WEBHOOK_FAN_OUT, event.checkpoint, []),
+        skip: (event, after) => this.queue.schedule(WEBHOOK_FAN_OUT, { after, to: event.checkpoint }, []),
       },
       this.abort.signal,
       this.logger,

@@ -1,3 +1,5 @@
+import type { CheckpointMove } from '../../application/ports/checkpoint-fence.port.js';
+import { storeCheckpointFenced } from '../postgres/fenced-checkpoint.js';
 import type pg from 'pg';
 import type { Checkpoint } from '../../application/ports/event-store.port.js';
 import type { DeliveryCheckpoints } from '../../application/ports/delivery-checkpoints.port.js';
@@ -30,11 +32,8 @@ export class PostgresDeliveryCheckpoints implements DeliveryCheckpoints {
     return rows[0]?.checkpoint;
   }
 
-  async store(name: string, checkpoint: Checkpoint): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO delivery_checkpoints (name, checkpoint) VALUES ($1, $2)
-       ON CONFLICT (name) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
-      [name, checkpoint],
-    );
+  /** Compare-and-set (fenced-checkpoint.ts): CheckpointMoved when the stored one is not `move.after`. */
+  store(name: string, move: CheckpointMove): Promise<void> {
+    return storeCheckpointFenced(this.pool, 'delivery_checkpoints', name, move);
   }
 }

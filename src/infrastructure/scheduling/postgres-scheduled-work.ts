@@ -14,6 +14,8 @@ import {
   type WorkChange,
   type WorkItem,
 } from '../../application/ports/scheduled-work.port.js';
+import type { CheckpointMove } from '../../application/ports/checkpoint-fence.port.js';
+import { storeCheckpointFenced } from '../postgres/fenced-checkpoint.js';
 import { PostgresEventStore } from '../event-store/postgres-event-store.js';
 import { inTransaction, migrateSchema } from '../postgres/transaction.js';
 import { applyWorkChanges } from './apply-work-changes.js';
@@ -103,15 +105,14 @@ export class PostgresScheduledWork implements ScheduledWork {
     return migrateSchema(this.pool, 'conflux.scheduled_work', SCHEMA);
   }
 
-  /** The changes of a page of events and the projection's checkpoint, in one transaction (apply-work-changes.ts). */
-  apply(projection: string, checkpoint: Checkpoint, changes: readonly WorkChange[]): Promise<void> {
+  /**
+   * The projection's fenced checkpoint move first (it locks the checkpoint row; CheckpointMoved rolls the
+   * page back), then the changes of the page (apply-work-changes.ts), in one transaction.
+   */
+  apply(projection: string, move: CheckpointMove, changes: readonly WorkChange[]): Promise<void> {
     return inTransaction(this.pool, async (client) => {
+      await storeCheckpointFenced(client, 'subscription_checkpoints', projection, move);
       await applyWorkChanges(client, changes);
-      await client.query(
-        `INSERT INTO subscription_checkpoints (name, checkpoint) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
-        [projection, checkpoint],
-      );
     });
   }
 

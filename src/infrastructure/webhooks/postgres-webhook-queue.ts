@@ -1,3 +1,5 @@
+import type { CheckpointMove } from '../../application/ports/checkpoint-fence.port.js';
+import { storeCheckpointFenced } from '../postgres/fenced-checkpoint.js';
 import type pg from 'pg';
 import type { Checkpoint } from '../../application/ports/event-store.port.js';
 import type {
@@ -78,14 +80,11 @@ const insert = (
 export class PostgresWebhookQueue implements WebhookQueue {
   constructor(private readonly pool: pg.Pool) {}
 
-  schedule(subscription: string, checkpoint: Checkpoint, events: readonly NewWebhookEvent[]): Promise<void> {
+  /** The fenced checkpoint move first (CheckpointMoved rolls the page back), then the fan-outs. */
+  schedule(subscription: string, move: CheckpointMove, events: readonly NewWebhookEvent[]): Promise<void> {
     return inTransaction(this.pool, async (client) => {
+      await storeCheckpointFenced(client, 'subscription_checkpoints', subscription, move);
       for (const event of events) await insert(client, 'fan-out', event);
-      await client.query(
-        `INSERT INTO subscription_checkpoints (name, checkpoint) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
-        [subscription, checkpoint],
-      );
     });
   }
 

@@ -136,8 +136,8 @@ describeWithTools('backup and restore into another cluster (issue 11, item 4)', 
         parked.migrate(),
         new PostgresProjectionRebuilds(pool).migrate(),
       ]);
-      await work.apply('scheduled-work', at('Early').checkpoint, []);
-      await deliveries.store('report-notifications', at('Started').checkpoint);
+      await work.apply('scheduled-work', { after: undefined, to: at('Early').checkpoint }, []);
+      await deliveries.store('report-notifications', { after: undefined, to: at('Started').checkpoint });
       for (const e of [at('Late'), at('Requested')])
         await parked.park({
           subscription: 'reports:acme',

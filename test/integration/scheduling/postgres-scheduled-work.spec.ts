@@ -23,6 +23,12 @@ const item = (step: WorkItem['step'], reportId = 'r1', tenantId = 'acme'): NewWo
   period: { from: '2026-01-01', to: '2026-06-30' },
 });
 const cp = (n: number) => `cp-${n}` as Checkpoint;
+/** A move to `to` from the stored checkpoint: the page a sole leader would write. */
+const following = async (
+  store: { checkpoint(name: string): Promise<Checkpoint | undefined> },
+  name: string,
+  to: Checkpoint,
+) => ({ after: await store.checkpoint(name), to });
 
 describe('PostgresScheduledWork', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -45,11 +51,11 @@ describe('PostgresScheduledWork', () => {
   beforeEach(() => pool.query('TRUNCATE scheduled_work, subscription_checkpoints'));
 
   it('stores the checkpoint with the changes, and a failing change stores neither', async () => {
-    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
+    await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau') }]);
     expect(await work.checkpoint('p')).toBe('cp-1');
     const bad = { op: 'upsert', item: { ...item('tax-authority'), deadlineInMs: 'soon' } } as never;
     await expect(
-      work.apply('p', cp(2), [{ op: 'upsert', item: item('bank-transactions') }, bad]),
+      work.apply('p', await following(work, 'p', cp(2)), [{ op: 'upsert', item: item('bank-transactions') }, bad]),
     ).rejects.toThrow();
     expect(await work.checkpoint('p')).toBe('cp-1');
     const { rows } = await pool.query('SELECT step FROM scheduled_work');
@@ -114,10 +120,10 @@ describe('PostgresScheduledWork', () => {
       fc.asyncProperty(fc.array(change('one'), { maxLength: 40 }), async (sequence) => {
         await pool.query('TRUNCATE scheduled_work');
         // The same sequence for two tenants: one change per call for one, the whole page at once for the other.
-        for (const c of sequence) await work.apply('p', cp(1), [c]);
+        for (const c of sequence) await work.apply('p', await following(work, 'p', cp(1)), [c]);
         await work.apply(
           'p',
-          cp(2),
+          await following(work, 'p', cp(2)),
           sequence.map((c) =>
             c.op === 'upsert' ? { ...c, item: { ...c.item, tenantId: 'page' } } : { ...c, tenantId: 'page' },
           ),
@@ -133,7 +139,7 @@ describe('PostgresScheduledWork', () => {
       op: 'upsert' as const,
       item: item('credit-bureau', `r${i}`),
     }));
-    await work.apply('p', cp(1), [
+    await work.apply('p', await following(work, 'p', cp(1)), [
       ...changes,
       { op: 'upsert', item: item('credit-bureau', 'future') },
       {
@@ -165,13 +171,13 @@ describe('PostgresScheduledWork', () => {
   it('claims fairly across tenants: one row of each tenant before a burst tenant gets its second', async () => {
     await work.apply(
       'p',
-      cp(1),
+      await following(work, 'p', cp(1)),
       Array.from({ length: 50 }, (_, i) => ({
         op: 'upsert' as const,
         item: item('credit-bureau', `a${i}`, 'burst'),
       })),
     );
-    await work.apply('p', cp(2), [{ op: 'upsert', item: item('credit-bureau', 'b1', 'quiet') }]);
+    await work.apply('p', await following(work, 'p', cp(2)), [{ op: 'upsert', item: item('credit-bureau', 'b1', 'quiet') }]);
     const { items } = await work.claimDue('w', 4, 10_000);
     expect(items).toHaveLength(4);
     expect(items.map((i) => i.tenantId)).toContain('quiet');
@@ -183,9 +189,9 @@ describe('PostgresScheduledWork', () => {
         op: 'upsert' as const,
         item: item('credit-bureau', `${tenant}${i}`, tenant),
       }));
-    await work.apply('p', cp(1), burst('alpha', 60));
-    await work.apply('p', cp(2), burst('beta', 60));
-    await work.apply('p', cp(3), [{ op: 'upsert', item: item('credit-bureau', 'c1', 'gamma') }]);
+    await work.apply('p', await following(work, 'p', cp(1)), burst('alpha', 60));
+    await work.apply('p', await following(work, 'p', cp(2)), burst('beta', 60));
+    await work.apply('p', await following(work, 'p', cp(3)), [{ op: 'upsert', item: item('credit-bureau', 'c1', 'gamma') }]);
     const first = (await work.claimDue('w', 3, 10_000)).items.map((i) => i.tenantId).sort();
     expect(first).toEqual(['alpha', 'beta', 'gamma']);
     // gamma has nothing left: the next 4 slots go two and two, never four to one burst.
@@ -194,7 +200,7 @@ describe('PostgresScheduledWork', () => {
   });
 
   it('gives a row to another worker once its lease expired, with a higher fencing token and one more claim', async () => {
-    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
+    await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau') }]);
     const [first] = (await work.claimDue('crashed', 10, 300)).items;
     expect(first).toMatchObject({ claims: 1 });
     expect((await work.claimDue('other', 10, 300)).items).toHaveLength(0);
@@ -211,10 +217,10 @@ describe('PostgresScheduledWork', () => {
   });
 
   it('the holder moves its own row to the next poll and releases it; the projection then changes nothing', async () => {
-    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
+    await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau') }]);
     const [claimed] = (await work.claimDue('w', 10, 60_000)).items;
     expect(await work.move(claimed, { to: 'poll', attempt: 1, jobId: 'job-1', delayMs: 0 })).toBe(true);
-    await work.apply('p', cp(2), [
+    await work.apply('p', await following(work, 'p', cp(2)), [
       { op: 'job', tenantId: 'acme', reportId: 'r1', step: 'credit-bureau', jobId: 'job-other' },
       {
         op: 'schedule',
@@ -230,7 +236,7 @@ describe('PostgresScheduledWork', () => {
   });
 
   it('adds the generation row only once no provider row of the report is left', async () => {
-    await work.apply('p', cp(1), [
+    await work.apply('p', await following(work, 'p', cp(1)), [
       { op: 'upsert', item: item('credit-bureau') },
       { op: 'upsert', item: item('tax-authority') },
     ]);
@@ -238,19 +244,19 @@ describe('PostgresScheduledWork', () => {
       { op: 'delete' as const, tenantId: 'acme', reportId: 'r1', step },
       { op: 'generate-when-providers-done' as const, tenantId: 'acme', reportId: 'r1' },
     ];
-    await work.apply('p', cp(2), done('credit-bureau'));
+    await work.apply('p', await following(work, 'p', cp(2)), done('credit-bureau'));
     expect((await pool.query(`SELECT step FROM scheduled_work`)).rows.map((r) => r.step)).toEqual([
       'tax-authority',
     ]);
-    await work.apply('p', cp(3), done('tax-authority'));
-    await work.apply('p', cp(3), done('tax-authority')); // re-delivery
+    await work.apply('p', await following(work, 'p', cp(3)), done('tax-authority'));
+    await work.apply('p', await following(work, 'p', cp(3)), done('tax-authority')); // re-delivery
     expect((await pool.query(`SELECT step, kind FROM scheduled_work`)).rows).toEqual([
       { step: 'generation', kind: 'generate' },
     ]);
   });
 
   it('a retry releases the row to later on the database clock, only for the lease holder', async () => {
-    await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau') }]);
+    await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau') }]);
     const [claimed] = (await work.claimDue('w', 10, 60_000)).items;
     expect(
       await work.move({ ...claimed, leaseToken: claimed.leaseToken - 1 }, { to: 'retry', delayMs: 0 }),
@@ -272,7 +278,7 @@ describe('PostgresScheduledWork', () => {
     const event = { type: 'Noted', data: {}, metadata: { tenantId: 'acme' } };
 
     it('appends and moves the row while the claim holds it', async () => {
-      await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau', 'f1') }]);
+      await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau', 'f1') }]);
       const [claimed] = (await work.claimDue('w', 1, 60_000)).items;
       await fenced.appendFenced(claimed, 'note-acme.f1', [event], {
         expectedRevision: 'no_stream',
@@ -283,7 +289,7 @@ describe('PostgresScheduledWork', () => {
     });
 
     it('appends nothing and moves nothing once another claim took the row', async () => {
-      await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau', 'f2') }]);
+      await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau', 'f2') }]);
       const [stale] = (await work.claimDue('w', 1, 10)).items;
       await pool.query(`UPDATE scheduled_work SET lease_until = now() - interval '1 s'`); // expired
       const [taker] = (await work.claimDue('thief', 1, 60_000)).items;
@@ -297,7 +303,7 @@ describe('PostgresScheduledWork', () => {
     });
 
     it('a takeover that comes while the fenced append runs waits for it: before or after, never between', async () => {
-      await work.apply('p', cp(1), [{ op: 'upsert', item: item('credit-bureau', 'f3') }]);
+      await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau', 'f3') }]);
       const [held] = (await work.claimDue('w', 1, 60_000)).items;
       // A second connection locks the row first: the fenced append waits for it, then finds the new token.
       const other = await pool.connect();

@@ -11,6 +11,12 @@ import { PostgresWebhookQueue } from '../../../src/infrastructure/webhooks/postg
 import { createTestDatabase } from '../../support/database.js';
 
 const cp = (n: number) => `cp-${n}` as Checkpoint;
+/** A move to `to` from the stored checkpoint: the page a sole leader would write. */
+const following = async (
+  store: { checkpoint(name: string): Promise<Checkpoint | undefined> },
+  name: string,
+  to: Checkpoint,
+) => ({ after: await store.checkpoint(name), to });
 const event = (eventId: string, tenantId = 'acme', reportId = 'r1'): NewWebhookEvent => ({
   tenantId,
   reportId,
@@ -53,8 +59,8 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
   beforeEach(() => pool.query('TRUNCATE scheduled_work, subscription_checkpoints'));
 
   it('queues fan-outs with the checkpoint, once per event however often the page is re-delivered', async () => {
-    await queue.schedule('webhook-deliveries', cp(1), [event('e1'), event('e2')]);
-    await queue.schedule('webhook-deliveries', cp(1), [event('e1'), event('e2')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1'), event('e2')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1'), event('e2')]);
     expect(await queue.checkpoint('webhook-deliveries')).toBe('cp-1');
     const { rows } = await pool.query(`SELECT queue, step, kind, attempt FROM scheduled_work ORDER BY step`);
     expect(rows).toEqual([
@@ -64,7 +70,7 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
   });
 
   it('expands a held fan-out into its deliveries in one step, only for the claim that holds it', async () => {
-    await queue.schedule('webhook-deliveries', cp(1), [event('e1')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1')]);
     const [fanOut] = (await queue.claimDue('w', 10, 10_000, 10)) as WebhookFanOut[];
     expect(fanOut).toMatchObject({ kind: 'fan-out', eventId: 'e1', tenantId: 'acme', reportId: 'r1' });
     const { eventId: _e, kind: _k, attempt: _a, leaseToken: _l, ...message } = fanOut;
@@ -79,8 +85,8 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
   });
 
   it('keeps the two queues apart: each worker claims its own rows, and a final report deletes only its steps', async () => {
-    await work.apply('scheduled-work', cp(1), [{ op: 'upsert', item: reportStep('r1') }]);
-    await queue.schedule('webhook-deliveries', cp(1), [event('e1', 'acme', 'r1')]);
+    await work.apply('scheduled-work', await following(work, 'scheduled-work', cp(1)), [{ op: 'upsert', item: reportStep('r1') }]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1', 'acme', 'r1')]);
 
     const reportClaim = await work.claimDue('w', 10, 10_000);
     expect(reportClaim.items.map((i) => i.step)).toEqual(['credit-bureau']);
@@ -89,7 +95,7 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
     expect(await work.nextDueInMs()).toBeGreaterThan(0); // the report row is leased, the webhook row ignored
 
     // ReportReady (processed after the fan-out) deletes every report row of the report, not the webhook's.
-    await work.apply('scheduled-work', cp(2), [{ op: 'delete', tenantId: 'acme', reportId: 'r1' }]);
+    await work.apply('scheduled-work', await following(work, 'scheduled-work', cp(2)), [{ op: 'delete', tenantId: 'acme', reportId: 'r1' }]);
     const { rows } = await pool.query(`SELECT queue, step FROM scheduled_work`);
     expect(rows).toEqual([{ queue: 'webhook', step: 'fan-out:e1' }]);
   });
@@ -97,20 +103,20 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
   it('caps the leases one tenant holds, so another tenant still gets a slot', async () => {
     await queue.schedule(
       'webhook-deliveries',
-      cp(1),
+      await following(queue, 'webhook-deliveries', cp(1)),
       Array.from({ length: 6 }, (_, i) => event(`a${i}`, 'slow')),
     );
     const first = await queue.claimDue('w', 10, 10_000, 2);
     expect(first.map((d) => d.tenantId)).toEqual(['slow', 'slow']);
     expect(await queue.claimDue('w', 10, 10_000, 2)).toEqual([]); // still holding two
 
-    await queue.schedule('webhook-deliveries', cp(2), [event('b', 'fast')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(2)), [event('b', 'fast')]);
     const second = await queue.claimDue('w', 10, 10_000, 2);
     expect(second.map((d) => d.tenantId)).toEqual(['fast']);
   });
 
   it('moves a row only for the claim that holds it, counting attempts', async () => {
-    await queue.schedule('webhook-deliveries', cp(1), [event('e1')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1')]);
     const [claimed] = await queue.claimDue('w', 1, 10_000, 1);
     const due = await queue.retry(claimed, 60_000);
     expect(due).toBeInstanceOf(Date);

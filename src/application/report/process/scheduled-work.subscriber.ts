@@ -48,7 +48,7 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeAp
         name: PROJECTION,
         filter: { categories: [REPORT_CATEGORY] },
         loadCheckpoint: () => this.work.checkpoint(PROJECTION),
-        handle: async (events) => {
+        handle: async (events, after) => {
           const changes = events.flatMap((event) =>
             scheduledWorkChanges(
               readReportEvent(event),
@@ -57,18 +57,18 @@ export class ScheduledWorkSubscriber implements OnApplicationBootstrap, BeforeAp
               this.options.fileRetentionMs,
             ),
           );
-          await this.work.apply(PROJECTION, events[events.length - 1].checkpoint, changes);
+          await this.work.apply(PROJECTION, { after, to: events[events.length - 1].checkpoint }, changes);
           this.worker.nudge();
         },
         isPoison: (error) => error instanceof ReportEventUnreadable,
         // A parked event leaves its report's stream unreadable here: every command on it fails, so its
         // work rows would only repeat effects (a provider submit per retry). They go with the skip, in
         // one transaction with the checkpoint; the report stays as it was until an operator acts.
-        skip: async (event) => {
+        skip: async (event, after) => {
           const stream = parseReportStream(event.streamName);
           await this.work.apply(
             PROJECTION,
-            event.checkpoint,
+            { after, to: event.checkpoint },
             stream ? [{ op: 'delete', tenantId: stream.tenantId, reportId: stream.reportId }] : [],
           );
         },

@@ -78,8 +78,9 @@ export class ReportProjector implements OnApplicationBootstrap, BeforeApplicatio
         name: `${REPORT_VIEW_PROJECTION}:${tenantId}`,
         filter: { categories: [REPORT_CATEGORY], tenantId },
         loadCheckpoint: async () => loadProjectionCheckpoint(await this.databases.em(tenantId)),
-        handle: (events) => this.databases.transactional(tenantId, (em) => projectReportEvents(em, events)),
-        skip: (event) => this.databases.transactional(tenantId, (em) => skipReportEvent(em, event)),
+        handle: (events, after) =>
+          this.databases.transactional(tenantId, (em) => projectReportEvents(em, events, after)),
+        skip: (event, after) => this.databases.transactional(tenantId, (em) => skipReportEvent(em, event, after)),
         isPoison: (error) => error instanceof ReportEventUnreadable,
       },
       this.abort.signal,

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type Report, reportDecider } from '../../../domain/report/report.decider.js';
+import { type CheckpointMove, CheckpointMoved } from '../../ports/checkpoint-fence.port.js';
 import type { Checkpoint, RecordedEvent } from '../../ports/event-store.port.js';
 import { readReportEvent } from '../report-event-codec.js';
 import { parseReportStream } from '../report-stream.js';
@@ -22,6 +23,32 @@ export const LIVE_REPORT_VIEW: ReportViewTarget = { table: 'reports', checkpoint
 export const lockLiveReportView = (em: EntityManager): Promise<unknown> =>
   em.execute(`SELECT pg_advisory_xact_lock(hashtext('conflux.reports-projection'))`);
 
+/**
+ * Stores `move.to` as projection `name`'s checkpoint only while the stored one is still `move.after`
+ * (compare-and-set, checkpoint-fence.port.ts): an UPDATE guarded by the old value, or an INSERT that does
+ * nothing on conflict when there was none. Rejects with CheckpointMoved, so the caller's transaction (the
+ * page) rolls back: a deposed leader's page never lands after the new leader's.
+ */
+export const storeProjectionCheckpoint = async (
+  em: EntityManager,
+  name: string,
+  move: CheckpointMove,
+): Promise<void> => {
+  const stored =
+    move.after === undefined
+      ? await em.execute<{ name: string }[]>(
+          `INSERT INTO projection_checkpoints (name, checkpoint, updated_at) VALUES (?, ?, now())
+           ON CONFLICT (name) DO NOTHING RETURNING name`,
+          [name, move.to],
+        )
+      : await em.execute<{ name: string }[]>(
+          `UPDATE projection_checkpoints SET checkpoint = ?, updated_at = now()
+           WHERE name = ? AND checkpoint = ? RETURNING name`,
+          [move.to, name, move.after],
+        );
+  if (stored.length === 0) throw new CheckpointMoved(name, move.after);
+};
+
 type Row = {
   id: string;
   requestedBy: string;
@@ -34,16 +61,20 @@ type Row = {
 /**
  * Applies a page of report events to the tenant's reports table and moves the checkpoint, in the caller's
  * transaction: the read model changes exactly once per event although delivery is at least once (each
- * row remembers the revision it last applied). The page costs three statements whatever its size: load
- * its reports (locked), one multi-row upsert of those that changed, the checkpoint. The rows are the
- * `ReportView` entity's table; reads go through the entity.
+ * row remembers the revision it last applied). The page costs three statements whatever its size: the
+ * checkpoint (compare-and-set from `after`, the checkpoint the page follows; CheckpointMoved when another
+ * writer moved it, and the caller's transaction must roll back), load its reports (locked), one multi-row
+ * upsert of those that changed. The rows are the `ReportView` entity's table; reads go through the entity.
  */
 export const projectReportEvents = async (
   em: EntityManager,
   events: readonly RecordedEvent[],
+  after: Checkpoint | undefined,
   target: ReportViewTarget = LIVE_REPORT_VIEW,
 ): Promise<void> => {
   if (target.table === LIVE_REPORT_VIEW.table) await lockLiveReportView(em);
+  const last = events[events.length - 1];
+  if (last && target.checkpoint) await storeProjectionCheckpoint(em, target.checkpoint, { after, to: last.checkpoint });
   const ids = [...new Set(events.flatMap((e) => parseReportStream(e.streamName)?.reportId ?? []))];
   const rows = new Map<string, Row>();
   if (ids.length > 0) {
@@ -116,14 +147,6 @@ export const projectReportEvents = async (
       ]),
     );
   }
-  const last = events[events.length - 1];
-  if (last && target.checkpoint) {
-    await em.upsert(ProjectionCheckpoint, {
-      name: target.checkpoint,
-      checkpoint: last.checkpoint,
-      updatedAt: new Date(),
-    });
-  }
 };
 
 /**
@@ -137,17 +160,20 @@ export const reprojectReport = async (
 ): Promise<void> => {
   await lockLiveReportView(em);
   await em.execute(`DELETE FROM ${LIVE_REPORT_VIEW.table} WHERE id = ?`, [reportId]);
-  await projectReportEvents(em, events, { table: LIVE_REPORT_VIEW.table, checkpoint: null });
+  await projectReportEvents(em, events, undefined, { table: LIVE_REPORT_VIEW.table, checkpoint: null });
 };
 
-/** Moves the checkpoint past a parked event without applying it (its report keeps its last state). */
-export const skipReportEvent = async (em: EntityManager, event: RecordedEvent): Promise<void> => {
+/**
+ * Moves the checkpoint past a parked event without applying it (its report keeps its last state), fenced
+ * on `after` like a page (CheckpointMoved when another writer moved it).
+ */
+export const skipReportEvent = async (
+  em: EntityManager,
+  event: RecordedEvent,
+  after: Checkpoint | undefined,
+): Promise<void> => {
   await lockLiveReportView(em);
-  await em.upsert(ProjectionCheckpoint, {
-    name: REPORT_VIEW_PROJECTION,
-    checkpoint: event.checkpoint,
-    updatedAt: new Date(),
-  });
+  await storeProjectionCheckpoint(em, REPORT_VIEW_PROJECTION, { after, to: event.checkpoint });
 };
 
 export const loadProjectionCheckpoint = async (

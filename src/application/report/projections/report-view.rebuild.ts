@@ -38,9 +38,15 @@ export const prepareReportViewRebuild = async (em: EntityManager, fresh: boolean
 export const rebuildCheckpoint = (em: EntityManager): Promise<Checkpoint | undefined> =>
   loadProjectionCheckpoint(em, REBUILD_TARGET.checkpoint);
 
-/** Applies a page to the rebuild's table and moves its checkpoint (the caller's transaction). */
-export const applyRebuildPage = (em: EntityManager, events: readonly RecordedEvent[]): Promise<void> =>
-  projectReportEvents(em, events, REBUILD_TARGET);
+/**
+ * Applies a page to the rebuild's table and moves its checkpoint from `after` (the caller's transaction),
+ * fenced like the live projection: CheckpointMoved when another runner of the rebuild moved it.
+ */
+export const applyRebuildPage = (
+  em: EntityManager,
+  events: readonly RecordedEvent[],
+  after: Checkpoint | undefined,
+): Promise<void> => projectReportEvents(em, events, after, REBUILD_TARGET);
 
 type IndexRow = { indexname: string; indexdef: string };
 
@@ -51,7 +57,8 @@ const shape = (indexdef: string) => indexdef.replace(/INDEX \S+ ON \S+/, 'INDEX 
  * The switch, in the caller's transaction: takes the live projection's lock (its next page waits, then
  * applies to the new table, where the rows' versions make a repeat a no-op), lets `catchUp` apply the
  * events the rebuild has not seen yet, then swaps the tables, gives the new one the live indexes' names,
- * drops the old one and moves the live checkpoint to the rebuild's. Readers blocked for the swap's few
+ * drops the old one and moves the live checkpoint to the rebuild's — unfenced on purpose: the switch is the
+ * other writer, and a live page still in flight finds the checkpoint moved and rolls back. Readers blocked for the swap's few
  * statements resolve `reports` again once it commits, and find the new table.
  */
 export const switchReportView = async (

@@ -1,3 +1,4 @@
+import { type CheckpointMove, CheckpointMoved } from '../../../../src/application/ports/checkpoint-fence.port.js';
 import { ReportNotificationRelay } from '../../../../src/application/delivery/report-notification-relay.js';
 import type { Checkpoint } from '../../../../src/application/ports/event-store.port.js';
 import type {
@@ -61,8 +62,9 @@ class MemoryCheckpoints implements DeliveryCheckpoints {
   async load() {
     return this.stored.at(-1);
   }
-  async store(_name: string, checkpoint: Checkpoint) {
-    this.stored.push(checkpoint);
+  async store(name: string, move: CheckpointMove) {
+    if (move.after !== this.stored.at(-1)) throw new CheckpointMoved(name, move.after);
+    this.stored.push(move.to);
   }
 }
 

@@ -6,6 +6,7 @@ import type {
 } from '../../../../src/application/ports/event-store.port.js';
 import type { ParkedEvent, ParkedEvents } from '../../../../src/application/ports/parked-events.port.js';
 import type { Logger } from '../../../../src/application/ports/logger.port.js';
+import { CheckpointMoved } from '../../../../src/application/ports/checkpoint-fence.port.js';
 import {
   runCheckpointedSubscription,
   subscriptionRetryDelay,
@@ -13,8 +14,11 @@ import {
 } from '../../../../src/application/shared/checkpointed-subscription.js';
 import { createLogger } from '../../../../src/infrastructure/logging/pino-logger.js';
 
-/** A log of `n` events served in pages after a checkpoint (its index), idle afterwards until aborted. */
-const logOf = (n: number): { store: EventStore; events: RecordedEvent[] } => {
+/**
+ * A log of `n` events served in pages (of at most `pageSize`) after a checkpoint (its index), idle
+ * afterwards until aborted.
+ */
+const logOf = (n: number, pageSize = Infinity): { store: EventStore; events: RecordedEvent[] } => {
   const events: RecordedEvent[] = Array.from({ length: n }, (_, i) => ({
     id: `e${i}`,
     streamName: `report-acme.r${i}`,
@@ -29,7 +33,7 @@ const logOf = (n: number): { store: EventStore; events: RecordedEvent[] } => {
     async *subscribeToAllPages(options: SubscribeOptions) {
       let next = options.after === undefined ? 0 : Number(options.after) + 1;
       while (next < events.length && !options.signal.aborted) {
-        const page = events.slice(next, next + (options.batchSize ?? 1000));
+        const page = events.slice(next, next + Math.min(pageSize, options.batchSize ?? 1000));
         next += page.length;
         yield page;
       }
@@ -46,30 +50,42 @@ class MemoryParked implements Pick<ParkedEvents, 'park'> {
   }
 }
 
-/** A consumer that stores its checkpoint with its effect, failing as `fails` says. */
-const consumer = (fails: (event: RecordedEvent, attempt: number) => Error | undefined) => {
+/**
+ * A consumer that stores its checkpoint with its effect, fenced like the real stores (compare-and-set on
+ * the checkpoint the page follows), failing as `fails` says; `inFlight` runs inside each page before its
+ * store (where another writer can move the checkpoint).
+ */
+const consumer = (
+  fails: (event: RecordedEvent, attempt: number) => Error | undefined,
+  inFlight: (page: readonly RecordedEvent[], move: (to: Checkpoint) => void) => void = () => undefined,
+) => {
   let checkpoint: Checkpoint | undefined;
   const applied: number[] = [];
   const attempts = new Map<string, number>();
+  const follows: (Checkpoint | undefined)[] = [];
+  const fenced = (after: Checkpoint | undefined, to: Checkpoint) => {
+    if (checkpoint !== after) throw new CheckpointMoved('test', after); // the whole page rolls back
+    checkpoint = to;
+  };
   const spec: SubscriptionSpec = {
     name: 'test',
     filter: {},
     loadCheckpoint: async () => checkpoint,
-    handle: async (page) => {
+    handle: async (page, after) => {
+      follows.push(after);
       for (const event of page) {
         const attempt = (attempts.get(event.id) ?? 0) + 1;
         attempts.set(event.id, attempt);
         const error = fails(event, attempt);
         if (error) throw error; // the whole page rolls back
       }
+      inFlight(page, (to) => (checkpoint = to));
+      fenced(after, page[page.length - 1].checkpoint);
       applied.push(...page.map((e) => (e.data as { i: number }).i));
-      checkpoint = page[page.length - 1].checkpoint;
     },
-    skip: async (event) => {
-      checkpoint = event.checkpoint;
-    },
+    skip: async (event, after) => fenced(after, event.checkpoint),
   };
-  return { spec, applied, attempts, checkpoint: () => checkpoint };
+  return { spec, applied, attempts, follows, checkpoint: () => checkpoint };
 };
 
 const run = async (
@@ -93,6 +109,27 @@ const run = async (
 };
 
 describe('runCheckpointedSubscription', () => {
+  it('given another writer moves the checkpoint while a page is in flight, when the page rejects with CheckpointMoved, then it resumes from the stored checkpoint, parking and counting nothing', async () => {
+    const { store } = logOf(5, 1); // one event per page: a counted failure would park it at once
+    const parked = new MemoryParked();
+    let moved = false;
+    const c = consumer(
+      () => undefined,
+      (page, move) => {
+        if (page[0].id !== 'e0' || moved) return;
+        moved = true;
+        move('2' as Checkpoint); // a new leader applied e0..e2 meanwhile
+      },
+    );
+
+    await run(store, c.spec, () => c.applied.length >= 2, { maxAttempts: 1, retryDelayMs: 1, parked });
+
+    expect(parked.parked).toEqual([]);
+    expect(c.applied).toEqual([3, 4]); // e0 rolled back; e1, e2 were the other writer's
+    expect(c.follows).toEqual([undefined, '2', '3']); // each page after the checkpoint it was read after
+    expect(c.checkpoint()).toBe('4');
+  });
+
   it('given one event that always fails, when run, then it is parked after maxAttempts and every other event is applied once', async () => {
     const { store } = logOf(10);
     const parked = new MemoryParked();
@@ -152,7 +189,9 @@ describe('runCheckpointedSubscription', () => {
     const handle = c.spec.handle;
     const spec = {
       ...c.spec,
-      handle: async (page: readonly RecordedEvent[]) => (times.push(Date.now()), handle(page)),
+      handle: async (page: readonly RecordedEvent[], after: Checkpoint | undefined) => (
+        times.push(Date.now()), handle(page, after)
+      ),
     };
 
     await run(store, spec, () => times.length >= 6, {
