@@ -97,7 +97,8 @@ export class ReportNotificationRelay implements OnApplicationBootstrap, BeforeAp
       },
       // An event that does not parse can never be published: parked (ADR 0014), then passed.
       isPoison: (error) => error instanceof ReportEventUnreadable,
-      skip: (event, after) => this.checkpoints.store(REPORT_NOTIFICATION_RELAY, { after, to: event.checkpoint }),
+      skip: (event, after) =>
+        this.checkpoints.store(REPORT_NOTIFICATION_RELAY, { after, to: event.checkpoint }),
     };
   }
 

@@ -52,7 +52,11 @@ export class WebhookFanOutSubscriber implements OnApplicationBootstrap, BeforeAp
         loadCheckpoint: () => this.queue.checkpoint(WEBHOOK_FAN_OUT),
         handle: async (events, after) => {
           const queued = events.flatMap((event) => webhookEventOf(event) ?? []);
-          await this.queue.schedule(WEBHOOK_FAN_OUT, { after, to: events[events.length - 1].checkpoint }, queued);
+          await this.queue.schedule(
+            WEBHOOK_FAN_OUT,
+            { after, to: events[events.length - 1].checkpoint },
+            queued,
+          );
           if (queued.length > 0) this.worker.nudge();
         },
         isPoison: (error) => error instanceof ReportEventUnreadable,

@@ -68,7 +68,9 @@ describe('PostgresScheduledWork.appendFenced with the KurrentDB event store: che
   });
 
   const claimed = async (reportId: string, owner = 'w') => {
-    await work.apply('p', { after: await work.checkpoint('p'), to: 'cp' as Checkpoint }, [{ op: 'upsert', item: item(reportId) }]);
+    await work.apply('p', { after: await work.checkpoint('p'), to: 'cp' as Checkpoint }, [
+      { op: 'upsert', item: item(reportId) },
+    ]);
     const [claim] = (await work.claimDue(owner, 1, 60_000)).items;
     return claim;
   };

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import pg from 'pg';
+import { CheckpointMoved } from '../../../src/application/ports/checkpoint-fence.port.js';
 import type { Checkpoint } from '../../../src/application/ports/event-store.port.js';
 import {
   LeaseLostError,
@@ -50,12 +51,36 @@ describe('PostgresScheduledWork', () => {
   });
   beforeEach(() => pool.query('TRUNCATE scheduled_work, subscription_checkpoints'));
 
+  it('applies nothing when another writer moved the checkpoint since the page was read (the fence)', async () => {
+    await work.apply('p', { after: undefined, to: cp(1) }, [{ op: 'upsert', item: item('credit-bureau') }]);
+    // The new leader applies the page after cp-1: the report's final delete.
+    await work.apply('p', { after: cp(1), to: cp(3) }, [{ op: 'delete', tenantId: 'acme', reportId: 'r1' }]);
+    // The deposed leader's page, read after cp-1 too, lands late: it would re-insert a row (a zombie).
+    await expect(
+      work.apply('p', { after: cp(1), to: cp(2) }, [{ op: 'upsert', item: item('tax-authority') }]),
+    ).rejects.toBeInstanceOf(CheckpointMoved);
+    expect(await work.checkpoint('p')).toBe('cp-3');
+    expect((await pool.query('SELECT step FROM scheduled_work')).rows).toEqual([]);
+  });
+
+  it('applies nothing from a first page (no checkpoint yet) once another writer stored one', async () => {
+    await work.apply('p', { after: undefined, to: cp(2) }, []);
+    await expect(
+      work.apply('p', { after: undefined, to: cp(1) }, [{ op: 'upsert', item: item('credit-bureau') }]),
+    ).rejects.toBeInstanceOf(CheckpointMoved);
+    expect(await work.checkpoint('p')).toBe('cp-2');
+    expect((await pool.query('SELECT step FROM scheduled_work')).rows).toEqual([]);
+  });
+
   it('stores the checkpoint with the changes, and a failing change stores neither', async () => {
     await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau') }]);
     expect(await work.checkpoint('p')).toBe('cp-1');
     const bad = { op: 'upsert', item: { ...item('tax-authority'), deadlineInMs: 'soon' } } as never;
     await expect(
-      work.apply('p', await following(work, 'p', cp(2)), [{ op: 'upsert', item: item('bank-transactions') }, bad]),
+      work.apply('p', await following(work, 'p', cp(2)), [
+        { op: 'upsert', item: item('bank-transactions') },
+        bad,
+      ]),
     ).rejects.toThrow();
     expect(await work.checkpoint('p')).toBe('cp-1');
     const { rows } = await pool.query('SELECT step FROM scheduled_work');
@@ -177,7 +202,9 @@ describe('PostgresScheduledWork', () => {
         item: item('credit-bureau', `a${i}`, 'burst'),
       })),
     );
-    await work.apply('p', await following(work, 'p', cp(2)), [{ op: 'upsert', item: item('credit-bureau', 'b1', 'quiet') }]);
+    await work.apply('p', await following(work, 'p', cp(2)), [
+      { op: 'upsert', item: item('credit-bureau', 'b1', 'quiet') },
+    ]);
     const { items } = await work.claimDue('w', 4, 10_000);
     expect(items).toHaveLength(4);
     expect(items.map((i) => i.tenantId)).toContain('quiet');
@@ -191,7 +218,9 @@ describe('PostgresScheduledWork', () => {
       }));
     await work.apply('p', await following(work, 'p', cp(1)), burst('alpha', 60));
     await work.apply('p', await following(work, 'p', cp(2)), burst('beta', 60));
-    await work.apply('p', await following(work, 'p', cp(3)), [{ op: 'upsert', item: item('credit-bureau', 'c1', 'gamma') }]);
+    await work.apply('p', await following(work, 'p', cp(3)), [
+      { op: 'upsert', item: item('credit-bureau', 'c1', 'gamma') },
+    ]);
     const first = (await work.claimDue('w', 3, 10_000)).items.map((i) => i.tenantId).sort();
     expect(first).toEqual(['alpha', 'beta', 'gamma']);
     // gamma has nothing left: the next 4 slots go two and two, never four to one burst.
@@ -278,7 +307,9 @@ describe('PostgresScheduledWork', () => {
     const event = { type: 'Noted', data: {}, metadata: { tenantId: 'acme' } };
 
     it('appends and moves the row while the claim holds it', async () => {
-      await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau', 'f1') }]);
+      await work.apply('p', await following(work, 'p', cp(1)), [
+        { op: 'upsert', item: item('credit-bureau', 'f1') },
+      ]);
       const [claimed] = (await work.claimDue('w', 1, 60_000)).items;
       await fenced.appendFenced(claimed, 'note-acme.f1', [event], {
         expectedRevision: 'no_stream',
@@ -289,7 +320,9 @@ describe('PostgresScheduledWork', () => {
     });
 
     it('appends nothing and moves nothing once another claim took the row', async () => {
-      await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau', 'f2') }]);
+      await work.apply('p', await following(work, 'p', cp(1)), [
+        { op: 'upsert', item: item('credit-bureau', 'f2') },
+      ]);
       const [stale] = (await work.claimDue('w', 1, 10)).items;
       await pool.query(`UPDATE scheduled_work SET lease_until = now() - interval '1 s'`); // expired
       const [taker] = (await work.claimDue('thief', 1, 60_000)).items;
@@ -303,7 +336,9 @@ describe('PostgresScheduledWork', () => {
     });
 
     it('a takeover that comes while the fenced append runs waits for it: before or after, never between', async () => {
-      await work.apply('p', await following(work, 'p', cp(1)), [{ op: 'upsert', item: item('credit-bureau', 'f3') }]);
+      await work.apply('p', await following(work, 'p', cp(1)), [
+        { op: 'upsert', item: item('credit-bureau', 'f3') },
+      ]);
       const [held] = (await work.claimDue('w', 1, 60_000)).items;
       // A second connection locks the row first: the fenced append waits for it, then finds the new token.
       const other = await pool.connect();

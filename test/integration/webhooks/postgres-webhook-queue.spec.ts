@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { CheckpointMoved } from '../../../src/application/ports/checkpoint-fence.port.js';
 import type { Checkpoint } from '../../../src/application/ports/event-store.port.js';
 import type { NewWorkItem } from '../../../src/application/ports/scheduled-work.port.js';
 import type {
@@ -58,9 +59,29 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
   });
   beforeEach(() => pool.query('TRUNCATE scheduled_work, subscription_checkpoints'));
 
+  it('queues nothing when another writer moved the checkpoint since the page was read (the fence)', async () => {
+    await queue.schedule('webhook-deliveries', { after: undefined, to: cp(1) }, []);
+    await queue.schedule('webhook-deliveries', { after: cp(1), to: cp(3) }, [event('e2')]); // the new leader
+    await expect(
+      queue.schedule('webhook-deliveries', { after: cp(1), to: cp(2) }, [event('e1')]), // the deposed one, late
+    ).rejects.toBeInstanceOf(CheckpointMoved);
+    await expect(
+      queue.schedule('webhook-deliveries', { after: undefined, to: cp(2) }, [event('e0')]), // a first page, late
+    ).rejects.toBeInstanceOf(CheckpointMoved);
+    expect(await queue.checkpoint('webhook-deliveries')).toBe('cp-3');
+    const { rows } = await pool.query(`SELECT step FROM scheduled_work ORDER BY step`);
+    expect(rows).toEqual([{ step: 'fan-out:e2' }]);
+  });
+
   it('queues fan-outs with the checkpoint, once per event however often the page is re-delivered', async () => {
-    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1'), event('e2')]);
-    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1'), event('e2')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [
+      event('e1'),
+      event('e2'),
+    ]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [
+      event('e1'),
+      event('e2'),
+    ]);
     expect(await queue.checkpoint('webhook-deliveries')).toBe('cp-1');
     const { rows } = await pool.query(`SELECT queue, step, kind, attempt FROM scheduled_work ORDER BY step`);
     expect(rows).toEqual([
@@ -70,7 +91,9 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
   });
 
   it('expands a held fan-out into its deliveries in one step, only for the claim that holds it', async () => {
-    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [
+      event('e1'),
+    ]);
     const [fanOut] = (await queue.claimDue('w', 10, 10_000, 10)) as WebhookFanOut[];
     expect(fanOut).toMatchObject({ kind: 'fan-out', eventId: 'e1', tenantId: 'acme', reportId: 'r1' });
     const { eventId: _e, kind: _k, attempt: _a, leaseToken: _l, ...message } = fanOut;
@@ -85,8 +108,12 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
   });
 
   it('keeps the two queues apart: each worker claims its own rows, and a final report deletes only its steps', async () => {
-    await work.apply('scheduled-work', await following(work, 'scheduled-work', cp(1)), [{ op: 'upsert', item: reportStep('r1') }]);
-    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1', 'acme', 'r1')]);
+    await work.apply('scheduled-work', await following(work, 'scheduled-work', cp(1)), [
+      { op: 'upsert', item: reportStep('r1') },
+    ]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [
+      event('e1', 'acme', 'r1'),
+    ]);
 
     const reportClaim = await work.claimDue('w', 10, 10_000);
     expect(reportClaim.items.map((i) => i.step)).toEqual(['credit-bureau']);
@@ -95,7 +122,9 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
     expect(await work.nextDueInMs()).toBeGreaterThan(0); // the report row is leased, the webhook row ignored
 
     // ReportReady (processed after the fan-out) deletes every report row of the report, not the webhook's.
-    await work.apply('scheduled-work', await following(work, 'scheduled-work', cp(2)), [{ op: 'delete', tenantId: 'acme', reportId: 'r1' }]);
+    await work.apply('scheduled-work', await following(work, 'scheduled-work', cp(2)), [
+      { op: 'delete', tenantId: 'acme', reportId: 'r1' },
+    ]);
     const { rows } = await pool.query(`SELECT queue, step FROM scheduled_work`);
     expect(rows).toEqual([{ queue: 'webhook', step: 'fan-out:e1' }]);
   });
@@ -110,13 +139,17 @@ describe('PostgresWebhookQueue (the scheduled-work table, queue "webhook")', () 
     expect(first.map((d) => d.tenantId)).toEqual(['slow', 'slow']);
     expect(await queue.claimDue('w', 10, 10_000, 2)).toEqual([]); // still holding two
 
-    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(2)), [event('b', 'fast')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(2)), [
+      event('b', 'fast'),
+    ]);
     const second = await queue.claimDue('w', 10, 10_000, 2);
     expect(second.map((d) => d.tenantId)).toEqual(['fast']);
   });
 
   it('moves a row only for the claim that holds it, counting attempts', async () => {
-    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [event('e1')]);
+    await queue.schedule('webhook-deliveries', await following(queue, 'webhook-deliveries', cp(1)), [
+      event('e1'),
+    ]);
     const [claimed] = await queue.claimDue('w', 1, 10_000, 1);
     const due = await queue.retry(claimed, 60_000);
     expect(due).toBeInstanceOf(Date);

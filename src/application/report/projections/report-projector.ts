@@ -80,7 +80,8 @@ export class ReportProjector implements OnApplicationBootstrap, BeforeApplicatio
         loadCheckpoint: async () => loadProjectionCheckpoint(await this.databases.em(tenantId)),
         handle: (events, after) =>
           this.databases.transactional(tenantId, (em) => projectReportEvents(em, events, after)),
-        skip: (event, after) => this.databases.transactional(tenantId, (em) => skipReportEvent(em, event, after)),
+        skip: (event, after) =>
+          this.databases.transactional(tenantId, (em) => skipReportEvent(em, event, after)),
         isPoison: (error) => error instanceof ReportEventUnreadable,
       },
       this.abort.signal,

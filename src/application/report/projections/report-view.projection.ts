@@ -74,7 +74,8 @@ export const projectReportEvents = async (
 ): Promise<void> => {
   if (target.table === LIVE_REPORT_VIEW.table) await lockLiveReportView(em);
   const last = events[events.length - 1];
-  if (last && target.checkpoint) await storeProjectionCheckpoint(em, target.checkpoint, { after, to: last.checkpoint });
+  if (last && target.checkpoint)
+    await storeProjectionCheckpoint(em, target.checkpoint, { after, to: last.checkpoint });
   const ids = [...new Set(events.flatMap((e) => parseReportStream(e.streamName)?.reportId ?? []))];
   const rows = new Map<string, Row>();
   if (ids.length > 0) {

@@ -1,4 +1,7 @@
-import { type CheckpointMove, CheckpointMoved } from '../../../../src/application/ports/checkpoint-fence.port.js';
+import {
+  type CheckpointMove,
+  CheckpointMoved,
+} from '../../../../src/application/ports/checkpoint-fence.port.js';
 import { ReportNotificationRelay } from '../../../../src/application/delivery/report-notification-relay.js';
 import type { Checkpoint } from '../../../../src/application/ports/event-store.port.js';
 import type {

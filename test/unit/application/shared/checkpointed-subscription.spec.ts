@@ -190,7 +190,8 @@ describe('runCheckpointedSubscription', () => {
     const spec = {
       ...c.spec,
       handle: async (page: readonly RecordedEvent[], after: Checkpoint | undefined) => (
-        times.push(Date.now()), handle(page, after)
+        times.push(Date.now()),
+        handle(page, after)
       ),
     };
 
