@@ -89,8 +89,8 @@ export const subscriptionRetryDelay = (
  * memory — except a poison event: when a page fails, its events are retried one at a time to find the one
  * that fails; after `maxAttempts` failures of that event (transient errors not counted) it is parked with
  * its error, skipped through `spec.skip`, and the subscription moves on (ADR 0014). A page whose fenced
- * checkpoint store finds the checkpoint moved (CheckpointMoved: another leader advanced it) restarts at
- * once from the stored checkpoint, counting no failure and parking nothing.
+ * checkpoint store finds the checkpoint moved (CheckpointMoved: another leader advanced it) restarts from
+ * the stored checkpoint after one base pause (`retryDelayMs`), counting no failure and parking nothing.
  *
  * It logs once per change of state — a warning when it starts failing, info when it works again — and the
  * repeats in between at debug level, without stacks: an unreachable tenant database is one line, not a
@@ -196,6 +196,8 @@ const consume = async (
             { subscription: spec.name, after: error.expected ?? null },
             'checkpoint moved by another writer; the page rolled back, restarting from the stored checkpoint',
           );
+          // One base pause, so that a store that kept finding its checkpoint moved could not spin.
+          await sleep(retry.baseMs, signal);
           continue;
         }
         monitor?.failed(spec.name, messageOf(error));
