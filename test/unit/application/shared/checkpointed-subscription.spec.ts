@@ -2,7 +2,6 @@ import type {
   Checkpoint,
   EventStore,
   RecordedEvent,
-  SubscribeOptions,
 } from '../../../../src/application/ports/event-store.port.js';
 import type { ParkedEvent, ParkedEvents } from '../../../../src/application/ports/parked-events.port.js';
 import type { Logger } from '../../../../src/application/ports/logger.port.js';
@@ -13,35 +12,7 @@ import {
   type SubscriptionSpec,
 } from '../../../../src/application/shared/checkpointed-subscription.js';
 import { createLogger } from '../../../../src/infrastructure/logging/pino-logger.js';
-
-/**
- * A log of `n` events served in pages (of at most `pageSize`) after a checkpoint (its index), idle
- * afterwards until aborted.
- */
-const logOf = (n: number, pageSize = Infinity): { store: EventStore; events: RecordedEvent[] } => {
-  const events: RecordedEvent[] = Array.from({ length: n }, (_, i) => ({
-    id: `e${i}`,
-    streamName: `report-acme.r${i}`,
-    revision: 0,
-    type: 'T',
-    data: { i },
-    metadata: { tenantId: 'acme' },
-    checkpoint: String(i) as Checkpoint,
-    createdAt: new Date(),
-  }));
-  const store = {
-    async *subscribeToAllPages(options: SubscribeOptions) {
-      let next = options.after === undefined ? 0 : Number(options.after) + 1;
-      while (next < events.length && !options.signal.aborted) {
-        const page = events.slice(next, next + Math.min(pageSize, options.batchSize ?? 1000));
-        next += page.length;
-        yield page;
-      }
-      await new Promise((resolve) => options.signal.addEventListener('abort', resolve));
-    },
-  } as unknown as EventStore;
-  return { store, events };
-};
+import { memoryLog } from '../../../support/memory-log.js';
 
 class MemoryParked implements Pick<ParkedEvents, 'park'> {
   readonly parked: ParkedEvent[] = [];
@@ -110,7 +81,7 @@ const run = async (
 
 describe('runCheckpointedSubscription', () => {
   it('given another writer moves the checkpoint while a page is in flight, when the page rejects with CheckpointMoved, then it resumes from the stored checkpoint, parking and counting nothing', async () => {
-    const { store } = logOf(5, 1); // one event per page: a counted failure would park it at once
+    const { store } = memoryLog(5, 1); // one event per page: a counted failure would park it at once
     const parked = new MemoryParked();
     let moved = false;
     const c = consumer(
@@ -131,7 +102,7 @@ describe('runCheckpointedSubscription', () => {
   });
 
   it('given one event that always fails, when run, then it is parked after maxAttempts and every other event is applied once', async () => {
-    const { store } = logOf(10);
+    const { store } = memoryLog(10);
     const parked = new MemoryParked();
     const c = consumer((event) => (event.id === 'e4' ? new Error('bad field') : undefined));
 
@@ -151,7 +122,7 @@ describe('runCheckpointedSubscription', () => {
   });
 
   it('given an error that says nothing about the event (transient), when it persists, then nothing is parked', async () => {
-    const { store } = logOf(3);
+    const { store } = memoryLog(3);
     const parked = new MemoryParked();
     const c = consumer((event) => (event.id === 'e1' ? new Error('database down') : undefined));
 
@@ -168,7 +139,7 @@ describe('runCheckpointedSubscription', () => {
   });
 
   it('given a poison error (cannot change on retry), when it fails once, then it is parked at once', async () => {
-    const { store } = logOf(3);
+    const { store } = memoryLog(3);
     const parked = new MemoryParked();
     const c = consumer((event) => (event.id === 'e1' ? new TypeError('unknown event type') : undefined));
 
@@ -183,7 +154,7 @@ describe('runCheckpointedSubscription', () => {
   });
 
   it('backs off exponentially between retries, up to the cap', async () => {
-    const { store } = logOf(1);
+    const { store } = memoryLog(1);
     const c = consumer(() => new Error('always'));
     const times: number[] = [];
     const handle = c.spec.handle;

@@ -1,8 +1,4 @@
-import type {
-  Checkpoint,
-  EventStore,
-  RecordedEvent,
-} from '../../../../src/application/ports/event-store.port.js';
+import type { Checkpoint } from '../../../../src/application/ports/event-store.port.js';
 import type { ParkedEvent, ParkedEvents } from '../../../../src/application/ports/parked-events.port.js';
 import { runCheckpointedSubscription } from '../../../../src/application/shared/checkpointed-subscription.js';
 import {
@@ -11,36 +7,13 @@ import {
 } from '../../../../src/domain/tenant/tenant.errors.js';
 import { isTransientDatabaseError } from '../../../../src/infrastructure/event-store/transient-errors.js';
 import { createLogger } from '../../../../src/infrastructure/logging/pino-logger.js';
+import { memoryLog } from '../../../support/memory-log.js';
 
 /**
  * A tenant projection writes to its tenant's database. When that database is down (TenantDatabaseUnavailable)
  * or every tenant connection is in use (TenantConnectionsExhausted), the error says nothing about the event:
  * the subscription must wait it out, not park good events and move past them (issue 8, items 2 and 3).
  */
-const event = (i: number): RecordedEvent => ({
-  id: `e${i}`,
-  streamName: `report-acme.r${i}`,
-  revision: 0,
-  type: 'T',
-  data: { i },
-  metadata: { tenantId: 'acme' },
-  checkpoint: String(i) as Checkpoint,
-  createdAt: new Date(),
-});
-
-const storeOf = (events: RecordedEvent[]): EventStore =>
-  ({
-    async *subscribeToAllPages(options: { after?: string; signal: AbortSignal; batchSize?: number }) {
-      let next = options.after === undefined ? 0 : Number(options.after) + 1;
-      while (next < events.length && !options.signal.aborted) {
-        const page = events.slice(next, next + (options.batchSize ?? 1000));
-        next += page.length;
-        yield page;
-      }
-      await new Promise((resolve) => options.signal.addEventListener('abort', resolve));
-    },
-  }) as unknown as EventStore;
-
 const outages: [string, () => Error][] = [
   ['the tenant database is unavailable', () => new TenantDatabaseUnavailable(5)],
   ['the tenant connection budget is exhausted', () => new TenantConnectionsExhausted(5)],
@@ -55,14 +28,14 @@ describe('isTransientDatabaseError in a tenant projection', () => {
   it.each(outages)(
     'given %s for 8 attempts of one event, then nothing is parked and every event is applied once when it ends',
     async (_, outage) => {
-      const events = [0, 1, 2].map(event);
+      const { store } = memoryLog(3);
       const parked: ParkedEvent[] = [];
       const applied: number[] = [];
       let checkpoint: Checkpoint | undefined;
       let attempts = 0;
       const controller = new AbortController();
       const running = runCheckpointedSubscription(
-        storeOf(events),
+        store,
         {
           name: 'reports:acme',
           filter: {},
