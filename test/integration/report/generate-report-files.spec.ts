@@ -263,6 +263,29 @@ describe('generateReportFiles', () => {
     expect(records.slice(1).map((r) => r[5])).toEqual(many.map((t) => t.description));
   });
 
+  it('keeps every row and numbers lines right across the pieces a large read is decoded in (64 KiB)', async () => {
+    // 1 MiB reads are decoded in pieces of up to 64 KiB cut at newlines: rows of multi-byte text around
+    // every cut, one line longer than a piece, and a bad line far into a later piece.
+    const many = Array.from({ length: 6000 }, (_, i) =>
+      tx({
+        id: `p${i}`,
+        date: '2024-02-15',
+        amount: -1.5,
+        description: i === 2500 ? `Long ✓ ${'é'.repeat(40_000)}` : `Café ✓ №${i}, "x"`,
+      }),
+    );
+    await setUp(ndjson(many), { readChunkBytes: 1024 * 1024 });
+    const [csvFile] = await generate();
+    const records = parseCsv((await fileOnDisk(csvFile.key)).toString('utf8'));
+    expect(csvFile.rows).toBe(6000);
+    expect(records.slice(1).map((r) => r[5])).toEqual(many.map((t) => t.description));
+
+    await setUp(ndjson(many.slice(0, 5000)) + 'not json\n' + ndjson(many.slice(5000)), {
+      readChunkBytes: 1024 * 1024,
+    });
+    await expect(generate()).rejects.toThrow(/raw\/bank\.ndjson, line 5001: not a JSON object/);
+  });
+
   it('writes only a header for a subject without transactions', async () => {
     await setUp('');
     const [csvFile] = await generate();
