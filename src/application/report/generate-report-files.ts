@@ -264,7 +264,8 @@ export class TransactionsToCsv extends Transform {
     }
     addCheckedTransaction(this.summary, tx, checked.cents);
     this.rows++;
-    return `${csvField(tx.id)},${csvField(tx.date)},${csvField(tx.accountId)},${formatCents(checked.cents)},${csvField(tx.currency)},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
+    // checkTransaction let through only a YYYY-MM-DD date and a currency of three capitals: their own fields.
+    return `${csvField(tx.id)},${tx.date},${csvField(tx.accountId)},${formatCents(checked.cents)},${tx.currency},${csvField(tx.description)},${csvField(tx.counterparty)},${csvField(tx.category)}\r\n`;
   }
 }
 
