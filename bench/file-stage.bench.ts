@@ -37,6 +37,8 @@ export type WorkerResult = {
   peakRssMb: number;
   baselineRssMb: number;
   maxRssMb: number;
+  /** The process's first summary.pdf, rendered before the clock (file-stage.worker.ts). */
+  firstPdfMs: number;
 };
 
 /** Stores the three providers' raw results of a `rows`-transaction report (not timed). */
@@ -171,6 +173,7 @@ export const benchmarks: Benchmark[] = [
           rowsPerCpuSecond: median(runs.map((r) => r.rowsPerCpuSecond)),
           csvBytes: runs[0].csvBytes,
           peakRssMb: median(runs.map((r) => r.peakRssMb)),
+          firstPdfMsNotTimed: median(runs.map((r) => r.firstPdfMs)),
         });
         for (const [name, peers, what] of [
           ['file.seed.rate', seeds, 'pg-cursor batches of 1,000 → csv-stringify stream → file'],
