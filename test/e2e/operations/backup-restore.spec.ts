@@ -108,9 +108,11 @@ describeWithTools('backup and restore into another cluster (e2e)', () => {
       expect((await api('POST', '/v1/reports', token, { subject: { taxId: `SUBJECT-${i}` } })).status).toBe(
         202,
       );
-    await waitUntil('every report is ready', async () =>
-      (await reports(token)).every((r) => r.status === 'ready'),
-    );
+    // The list is a read model: wait for all three, not only for "every listed one" (true of an empty list).
+    await waitUntil('every report is ready', async () => {
+      const listed = await reports(token);
+      return listed.length === 3 && listed.every((r) => r.status === 'ready');
+    });
     const before = await reports(token);
     expect(before).toHaveLength(3);
     await conflux.kill('SIGTERM');

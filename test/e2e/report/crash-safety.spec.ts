@@ -20,7 +20,7 @@ import { waitUntil } from '../../support/wait-until.js';
  * the kills like a real provider would.
  */
 const MAIN = 'dist/src/main.js';
-const ROWS = 150_000;
+const ROWS = 450_000;
 const REPORTS = 4;
 
 describe('crash safety (SIGKILL, e2e)', () => {
