@@ -201,8 +201,9 @@ export class TransactionsToCsv extends Transform {
   }
 
   /**
-   * Converts `lines` (complete lines, without the newline after the last) and passes on their CSV, a piece
-   * at a time: the CSV of a piece is under 128 KiB, below the size where encoding it slows down too.
+   * Converts `lines` (complete lines, without the newline after the last) and passes on their CSV a piece
+   * at a time: one piece's CSV (shorter than its NDJSON) stays below the string sizes that are slow to encode
+   * as well, except for a single line longer than a piece.
    */
   private settle(lines: Buffer, done: TransformCallback): void {
     try {
