@@ -72,6 +72,8 @@ export const benchmarks: Benchmark[] = [
             value: result.peakRssMb,
             unit: 'MB',
             rows,
+            // One fresh process per size: the peak of one run, not a median.
+            runs: [result.peakRssMb],
             maxRssMb: result.maxRssMb,
             rowsPerSecond: result.rowsPerSecond,
             seconds: result.seconds,

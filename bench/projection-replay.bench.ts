@@ -9,7 +9,7 @@ import { type Report, reportDecider } from '../src/domain/report/report.decider.
 import { readReportEvent } from '../src/application/report/report-event-codec.js';
 import { PostgresEventStore } from '../src/infrastructure/event-store/postgres-event-store.js';
 import { benchTenantId, cpuSeconds, postgresCpuSeconds, withConfluxCluster } from './conflux-cluster.js';
-import { median, type Benchmark, type BenchContext, type Figure } from './support.js';
+import { median, spread, type Benchmark, type BenchContext, type Figure } from './support.js';
 
 /**
  * `projection.replay.rate`: how fast the reports read model of a tenant database catches up with a
@@ -360,6 +360,7 @@ const replay = async (ctx: BenchContext): Promise<Figure[]> => {
     {
       name: 'projection.replay.rate',
       value: median(runs.map((r) => r.rate)),
+      spread: spread(runs.map((r) => r.rate)),
       unit: 'events/s',
       events: runs[0].events,
       reports: REPORTS,
@@ -460,6 +461,7 @@ const rebuild = async (ctx: BenchContext): Promise<Figure[]> => {
     {
       name: 'projection.rebuild.rate',
       value: median(runs.map((r) => r.rate)),
+      spread: spread(runs.map((r) => r.rate)),
       unit: 'events/s',
       events: runs[0].events,
       tenants: REBUILD_TENANTS,

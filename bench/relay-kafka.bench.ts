@@ -108,7 +108,14 @@ const run = async (ctx: BenchContext): Promise<Figure[]> => {
     }
     lagRuns.sort((a, b) => a - b);
     return [
-      { name: 'relay.kafka.rate', value: Math.round(EVENTS / seconds), unit: 'events/s', events: EVENTS },
+      {
+        name: 'relay.kafka.rate',
+        value: Math.round(EVENTS / seconds),
+        unit: 'events/s',
+        events: EVENTS,
+        // One drain of the backlog: the relay's checkpoint is past it afterwards.
+        runs: [Math.round(EVENTS / seconds)],
+      },
       {
         name: 'relay.kafka.lag',
         value: Math.round(lagRuns[1]),

@@ -16,7 +16,7 @@ import {
 } from './conflux-cluster.js';
 import type { LoadPlan, LoadResult } from './load-generator.js';
 import { SEED_POLL_INTERVAL_MS, seedScheduleReport } from './seed-schedule.js';
-import { median, type Benchmark, type BenchContext, type Figure } from './support.js';
+import { median, spread, type Benchmark, type BenchContext, type Figure } from './support.js';
 
 const num = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const round1 = (v: number) => Math.round(v * 10) / 10;
@@ -180,6 +180,7 @@ const postReports = async (ctx: BenchContext, holdBackground: boolean): Promise<
       name: holdBackground ? 'http.post_reports.background_held' : 'http.post_reports',
       value: med((r) => r.p99),
       unit: 'ms (p99)',
+      spread: spread(runs.map((r) => r.p99)),
       p50Ms: med((r) => r.p50),
       p90Ms: med((r) => r.p90),
       p99Ms: med((r) => r.p99),
@@ -434,6 +435,7 @@ const concurrentReports = async (ctx: BenchContext, watch: 'sse' | 'log'): Promi
           name: watch === 'sse' ? 'report.concurrent' : 'report.concurrent.unwatched',
           value: med((r) => r.p50),
           unit: 'ms (p50)',
+          spread: spread(runs.map((r) => r.p50)),
           p50Ms: med((r) => r.p50),
           p99Ms: med((r) => r.p99),
           maxMs: med((r) => r.max),
