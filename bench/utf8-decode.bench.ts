@@ -5,8 +5,8 @@ import { syntheticNdjson } from './synthetic-transactions.js';
  * Why the file stage decodes its input a piece of at most 64 KiB at a time (generate-report-files.ts,
  * DECODE_PIECE_BYTES): the same bank NDJSON (UTF-8, not pure ASCII: "Café du Nord"), already in memory,
  * decoded with `Buffer#toString('utf8')` in pieces of each size below. On Node 24.21 pieces of 128 KiB up
- * to 1 MiB decode ~20× slower per byte than smaller ones (and than 1 MiB and more, which Node makes an
- * external string). One figure per size: MB/s, the median of `RUNS` passes over 100k rows (~21 MB).
+ * to 1 MiB decode 4–20× slower per byte, by host, than smaller ones (and than 1 MiB and more, which Node
+ * makes an external string). One figure per size: MB/s, the median of `RUNS` passes over 100k rows (~21 MB).
  */
 const ROWS = 100_000;
 const RUNS = 5;

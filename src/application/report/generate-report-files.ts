@@ -135,9 +135,9 @@ const isTransactionShaped = (tx: Transaction): boolean =>
 
 /**
  * Most bytes decoded into one string. Node 24 decodes UTF-8 that is not pure ASCII into a string of 128 KiB
- * up to 1 MiB ~20× slower per byte than into a smaller one (213 MB of bank NDJSON: ~0.04 s in 64 KiB
- * pieces, ~0.8 s in the 256 KiB chunks storage reads; bench/RESULTS.md, issue 14), so complete lines are
- * decoded a piece of at most this size at a time.
+ * up to 1 MiB 4–20× slower per byte, by host, than into a smaller one (213 MB of bank NDJSON: ~0.04 s in
+ * 64 KiB pieces, ~0.8 s in the 256 KiB chunks storage reads; bench/RESULTS.md, issue 14), so complete lines
+ * are decoded a piece of at most this size at a time.
  */
 const DECODE_PIECE_BYTES = 64 * 1024;
 
